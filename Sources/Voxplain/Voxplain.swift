@@ -1,0 +1,7 @@
+@_exported import VoxelTensor
+@_exported import NIfTI
+
+/// Voxplain's version, recorded in every report.
+public enum VoxplainInfo {
+    public static let version = "0.1.0"
+}

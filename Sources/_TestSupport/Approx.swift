@@ -1,0 +1,37 @@
+import VoxelTensor
+
+/// Largest absolute difference between two equally long arrays.
+public func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count, "compared arrays differ in length: \(a.count) and \(b.count)")
+    var m: Float = 0
+    for i in a.indices { m = Swift.max(m, abs(a[i] - b[i])) }
+    return m
+}
+
+/// True when every element satisfies |a - b| <= atol + rtol * |b|. NaNs never match.
+public func allClose(_ a: [Float], _ b: [Float], rtol: Float = 1e-4, atol: Float = 1e-5) -> Bool {
+    guard a.count == b.count else { return false }
+    for i in a.indices where !(abs(a[i] - b[i]) <= atol + rtol * abs(b[i])) { return false }
+    return true
+}
+
+/// A small seeded generator (SplitMix64) so tests are reproducible.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension Tensor {
+    /// A tensor of uniform random values in `range`, reproducible from `seed`.
+    public static func random(_ shape: [Int], in range: ClosedRange<Float> = -1...1, seed: UInt64) -> Tensor {
+        var g = SeededGenerator(seed: seed)
+        return try! Tensor(shape: shape, scalars: (0..<shape.product).map { _ in Float.random(in: range, using: &g) })
+    }
+}
