@@ -1,0 +1,37 @@
+/// An element-wise activation that kernels can fuse into their store (conv3d, batch-norm-folded conv,
+/// linear), so the activation costs no extra pass over memory.
+public enum Activation: Hashable, Sendable, CustomStringConvertible {
+    case identity
+    case relu
+    case leakyRelu(alpha: Float)
+    case clip(min: Float, max: Float)
+
+    /// The activation of one value.
+    @inlinable public func apply(_ x: Float) -> Float {
+        switch self {
+        case .identity: return x
+        case .relu: return x > 0 ? x : 0
+        case .leakyRelu(let a): return x >= 0 ? x : a * x
+        case .clip(let lo, let hi): return Swift.min(Swift.max(x, lo), hi)
+        }
+    }
+
+    /// The activation of eight values at once.
+    @inlinable public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        switch self {
+        case .identity: return x
+        case .relu: return x.replacing(with: 0, where: x .< 0)
+        case .leakyRelu(let a): return x.replacing(with: x * a, where: x .< 0)
+        case .clip(let lo, let hi): return x.clamped(lowerBound: SIMD8(repeating: lo), upperBound: SIMD8(repeating: hi))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .identity: return "identity"
+        case .relu: return "relu"
+        case .leakyRelu(let a): return "leakyRelu(\(a))"
+        case .clip(let lo, let hi): return "clip(\(lo), \(hi))"
+        }
+    }
+}
