@@ -41,8 +41,10 @@ let package = Package(
         .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
         .target(name: "VoxelTensor", swiftSettings: computeSettings),
         .target(name: "NIfTI", dependencies: ["CNIfTI"], swiftSettings: plainSettings),
+        // Floor 2: the network engine and its model files (ONNX, safetensors).
+        .target(name: "VoxelNN", dependencies: ["VoxelTensor"], swiftSettings: computeSettings),
         // Floor 4: the pipeline.
-        .target(name: "Voxplain", dependencies: ["VoxelTensor", "NIfTI"], swiftSettings: computeSettings),
+        .target(name: "Voxplain", dependencies: ["VoxelTensor", "VoxelNN", "NIfTI"], swiftSettings: computeSettings),
         // Floor 5: the command-line tool (no logic).
         .executableTarget(
             name: "voxplain",
@@ -52,6 +54,8 @@ let package = Package(
         .target(name: "_TestSupport", dependencies: ["VoxelTensor"], path: "Sources/_TestSupport",
                 swiftSettings: plainSettings),
         .testTarget(name: "VoxelTensorTests", dependencies: ["VoxelTensor", "_TestSupport"],
+                    swiftSettings: plainSettings),
+        .testTarget(name: "VoxelNNTests", dependencies: ["VoxelNN", "_TestSupport"],
                     swiftSettings: plainSettings),
     ],
     swiftLanguageModes: [.v6]

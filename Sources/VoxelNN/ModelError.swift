@@ -1,0 +1,43 @@
+/// An error raised while reading or checking a model file (ONNX or safetensors).
+///
+/// Its description is one line that starts with the file name: `model.onnx: initializer 'w' ...`.
+public struct ModelError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// What kind of problem it is, so callers and tests can tell problems apart without parsing text.
+    public enum Kind: String, Sendable {
+        /// Not a file of the expected format, or its bytes are malformed or cut short.
+        case corrupt
+        /// A well-formed file whose content breaks the format's rules (wrong sizes, missing fields).
+        case invalid
+        /// A tensor whose data lives in another file.
+        case externalData
+        /// A tensor element type Voxplain does not read.
+        case unsupportedDataType
+        /// An operator set version outside the supported range.
+        case unsupportedOpset
+        /// A node from an operator domain other than the default ONNX one.
+        case unsupportedDomain
+        /// An operator type the importer does not implement.
+        case unsupportedOperator
+        /// A feature of the format that Voxplain does not read (subgraphs, sparse tensors...).
+        case unsupportedFeature
+        /// The file could not be read or written.
+        case io
+    }
+
+    /// The file's name (last path component), as users know it.
+    public var file: String
+    /// The kind of problem.
+    public var kind: Kind
+    /// What is wrong, without the file name.
+    public var message: String
+
+    /// An error about `file`.
+    public init(_ file: String, _ kind: Kind, _ message: String) {
+        self.file = file
+        self.kind = kind
+        self.message = message
+    }
+
+    /// `file: message`, on one line.
+    public var description: String { "\(file): \(message)" }
+}
