@@ -153,7 +153,7 @@ def make_typed():
         helper.make_tensor("shape_int64", TensorProto.INT64, [3], [1, -1, 6]),
         helper.make_tensor("h_f16_raw", TensorProto.FLOAT16, [2, 2], f16.tobytes(), raw=True),
         helper.make_tensor("h_f16_int32_data", TensorProto.FLOAT16, [4],
-                           f16.reshape(-1).view(np.uint16).astype(np.int32).tolist()),
+                           f16.reshape(-1).astype(np.float32).tolist()),  # helper stores the bits in int32_data
         helper.make_tensor("bf16_raw", TensorProto.BFLOAT16, [3],
                            (np.array([1.5, -3.0, 0.15625], dtype=np.float32).view(np.uint32) >> 16)
                            .astype(np.uint16).tobytes(), raw=True),
