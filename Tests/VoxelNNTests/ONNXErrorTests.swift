@@ -155,8 +155,10 @@ func modelError(_ body: () throws -> Void) -> ModelError? {
 
     /// Thousands of truncations and byte flips of a valid model: each must decode or throw a
     /// ModelError, never crash or hang. Bounded: ~10k decodes of a 5 KB file take well under a second.
-    @Test func truncationsAndByteFlipsNeverCrash() throws {
-        let url = fixturesDirectory.appendingPathComponent("onnx/cnn3d_opset17.onnx")
+    /// typed_fields.onnx exercises the typed data fields and every attribute kind.
+    @Test(arguments: ["cnn3d_opset17.onnx", "typed_fields.onnx"])
+    func truncationsAndByteFlipsNeverCrash(file: String) throws {
+        let url = fixturesDirectory.appendingPathComponent("onnx/\(file)")
         let original = [UInt8](try Data(contentsOf: url))
         let start = Date()
         var decoded = 0, rejected = 0
@@ -191,7 +193,7 @@ func modelError(_ body: () throws -> Void) -> ModelError? {
                                   with: repeatElement(UInt8(0xFF), count: 1 + trial % 12))
             attempt(bytes)
         }
-        #expect(rejected > 1000, "most mutations should be rejected (decoded \(decoded), rejected \(rejected))")
+        #expect(rejected > 1000, "\(file): most mutations should be rejected (decoded \(decoded), rejected \(rejected))")
         #expect(Date().timeIntervalSince(start) < 5, "fuzzing took too long")
     }
 }

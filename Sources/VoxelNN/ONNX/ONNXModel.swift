@@ -201,22 +201,39 @@ public struct ONNXDataType: RawRepresentable, Hashable, Sendable, CustomStringCo
     /// The type with code `rawValue`.
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
+    /// Code 0: UNDEFINED (no type set).
     public static let undefined = ONNXDataType(rawValue: 0)
+    /// Code 1: FLOAT (Float32).
     public static let float = ONNXDataType(rawValue: 1)
+    /// Code 2: UINT8.
     public static let uint8 = ONNXDataType(rawValue: 2)
+    /// Code 3: INT8.
     public static let int8 = ONNXDataType(rawValue: 3)
+    /// Code 4: UINT16.
     public static let uint16 = ONNXDataType(rawValue: 4)
+    /// Code 5: INT16.
     public static let int16 = ONNXDataType(rawValue: 5)
+    /// Code 6: INT32.
     public static let int32 = ONNXDataType(rawValue: 6)
+    /// Code 7: INT64.
     public static let int64 = ONNXDataType(rawValue: 7)
+    /// Code 8: STRING (not read).
     public static let string = ONNXDataType(rawValue: 8)
+    /// Code 9: BOOL.
     public static let bool = ONNXDataType(rawValue: 9)
+    /// Code 10: FLOAT16 (IEEE half).
     public static let float16 = ONNXDataType(rawValue: 10)
+    /// Code 11: DOUBLE (Float64).
     public static let double = ONNXDataType(rawValue: 11)
+    /// Code 12: UINT32.
     public static let uint32 = ONNXDataType(rawValue: 12)
+    /// Code 13: UINT64 (not read).
     public static let uint64 = ONNXDataType(rawValue: 13)
+    /// Code 14: COMPLEX64 (not read).
     public static let complex64 = ONNXDataType(rawValue: 14)
+    /// Code 15: COMPLEX128 (not read).
     public static let complex128 = ONNXDataType(rawValue: 15)
+    /// Code 16: BFLOAT16.
     public static let bfloat16 = ONNXDataType(rawValue: 16)
 
     private static let names: [Int32: String] = [
