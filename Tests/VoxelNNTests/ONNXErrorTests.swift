@@ -68,8 +68,35 @@ func modelError(_ body: () throws -> Void) -> ModelError? {
         let text = Array("just some text, not a model\n".utf8)
         let e = modelError { _ = try ONNXModel(bytes: text, fileName: "notes.txt") }
         #expect(e?.kind == .corrupt && e?.description.hasPrefix("notes.txt: ") == true)
+        let zip = modelError { _ = try ONNXModel(bytes: [0x50, 0x4B, 3, 4, 20, 0, 0, 0], fileName: "model.pt") }
+        #expect(zip?.description.contains("zip archive (a PyTorch .pt/.pth checkpoint?)") == true)
         let empty = modelError { _ = try ONNXModel(bytes: [], fileName: "empty.onnx") }
         #expect(empty?.description == "empty.onnx: not an ONNX model: no graph found (is this an ONNX file?)")
+    }
+
+    /// A file cut short says so; a corrupt embedded length inside an intact file does not.
+    @Test func truncatedFilesAreToldApartFromCorruptOnes() throws {
+        let original = [UInt8](try Data(contentsOf: fixturesDirectory.appendingPathComponent("onnx/cnn3d_opset17.onnx")))
+        for cut in [1, 100, original.count / 2, original.count - 1] {
+            let e = modelError { _ = try ONNXModel(bytes: Array(original.prefix(cut)), fileName: "cut.onnx") }
+            #expect(e?.kind == .corrupt)
+            #expect(e?.description.hasPrefix("cut.onnx: the file is truncated (\(cut) bytes;") == true,
+                    "\(String(describing: e))")
+        }
+        // A node whose inner attribute length overruns the node but not the file.
+        var node = ProtobufWriter()
+        node.string(4, "Relu")
+        node.tag(5, 2); node.varint(50)  // attribute claims 50 bytes; the node has 2 left
+        node.bytes += [0, 0]
+        var graph = ProtobufWriter()
+        graph.data(1, node.bytes)
+        graph.string(2, "g")
+        var model = ProtobufWriter()
+        model.data(7, graph.bytes)
+        model.string(2, "a producer name, so the graph does not end where the file ends")
+        let e = modelError { _ = try ONNXModel(bytes: model.bytes, fileName: "bad.onnx") }
+        #expect(e?.description.hasPrefix("bad.onnx: not an ONNX model, or a corrupt one: malformed protobuf") == true,
+                "\(String(describing: e))")
     }
 
     // MARK: Hand-built encodings the Python package does not write

@@ -32,11 +32,18 @@ extension ONNXModel {
     ///
     /// Throws `ModelError` as `init(contentsOf:)` does.
     public init(buffer: UnsafeRawBufferPointer, fileName: String) throws {
+        if buffer.count >= 4, buffer[0] == 0x50, buffer[1] == 0x4B, buffer[2] == 3, buffer[3] == 4 {
+            throw ModelError(fileName, .corrupt, "this is a zip archive (a PyTorch .pt/.pth checkpoint?), not an ONNX model;"
+                             + " export the model with torch.onnx.export")
+        }
         let decoder = ONNXDecoder(file: fileName, buffer: buffer)
         do {
             self = try decoder.model()
         } catch let e as ProtobufError {
-            throw ModelError(fileName, .corrupt, "not a valid ONNX model: corrupt or truncated protobuf (\(e))")
+            if e.pastEndOfBuffer {
+                throw ModelError(fileName, .corrupt, "the file is truncated (\(buffer.count) bytes; \(e)); copy or export it again")
+            }
+            throw ModelError(fileName, .corrupt, "not an ONNX model, or a corrupt one: malformed protobuf (\(e))")
         }
         try checkOpsetsAndDomains()
     }

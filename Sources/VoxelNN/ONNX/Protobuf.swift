@@ -9,6 +9,9 @@
 struct ProtobufError: Error, CustomStringConvertible {
     var message: String
     var offset: Int
+    /// True when a read needed bytes beyond the end of the whole buffer (a file cut short), rather
+    /// than beyond the end of an embedded message (a corrupt one).
+    var pastEndOfBuffer = false
     var description: String { "\(message) at byte \(offset)" }
 }
 
@@ -61,7 +64,7 @@ struct ProtobufReader {
         let start = position
         while true {
             guard position < end else {
-                throw ProtobufError(message: "truncated varint", offset: start)
+                throw ProtobufError(message: "truncated varint", offset: start, pastEndOfBuffer: end == buffer.count)
             }
             let byte = buffer[position]
             position += 1
@@ -80,7 +83,9 @@ struct ProtobufReader {
 
     /// A little-endian 32-bit value.
     mutating func readFixed32() throws -> UInt32 {
-        guard end - position >= 4 else { throw ProtobufError(message: "truncated 32-bit field", offset: position) }
+        guard end - position >= 4 else {
+            throw ProtobufError(message: "truncated 32-bit field", offset: position, pastEndOfBuffer: end == buffer.count)
+        }
         let v = buffer.loadUnaligned(fromByteOffset: position, as: UInt32.self)
         position += 4
         return UInt32(littleEndian: v)
@@ -88,7 +93,9 @@ struct ProtobufReader {
 
     /// A little-endian 64-bit value.
     mutating func readFixed64() throws -> UInt64 {
-        guard end - position >= 8 else { throw ProtobufError(message: "truncated 64-bit field", offset: position) }
+        guard end - position >= 8 else {
+            throw ProtobufError(message: "truncated 64-bit field", offset: position, pastEndOfBuffer: end == buffer.count)
+        }
         let v = buffer.loadUnaligned(fromByteOffset: position, as: UInt64.self)
         position += 8
         return UInt64(littleEndian: v)
@@ -104,7 +111,7 @@ struct ProtobufReader {
         let n = Int(length)
         guard n <= end - position else {
             throw ProtobufError(message: "length \(n) runs past the end of the message (\(end - position) bytes left)",
-                                offset: start)
+                                offset: start, pastEndOfBuffer: end == buffer.count)
         }
         let range = position..<(position + n)
         position += n
@@ -143,7 +150,8 @@ struct ProtobufReader {
             var open: [Int] = [field]
             while let last = open.last {
                 guard let (number, w) = try nextField() else {
-                    throw ProtobufError(message: "truncated group (field \(last))", offset: position)
+                    throw ProtobufError(message: "truncated group (field \(last))", offset: position,
+                                        pastEndOfBuffer: end == buffer.count)
                 }
                 switch w {
                 case .startGroup:
