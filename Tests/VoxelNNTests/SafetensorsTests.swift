@@ -130,6 +130,10 @@ func safetensorsBytes(_ header: String, data: [UInt8] = [], length: UInt64? = ni
          "unknown dtype 'F12'"),
         ("unread dtype", safetensorsBytes(#"{"a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]}}"#, data: f32x2),
          "dtype U8, which Voxplain does not read"),
+        // JSON decoders keep one of two equal keys (so does the reference reader); the tiling check
+        // then finds the other tensor's bytes uncovered.
+        ("duplicate name", safetensorsBytes(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                                            data: f32x2), "cover 4 bytes"),
         ("missing field", safetensorsBytes(#"{"a":{"dtype":"F32","data_offsets":[0,8]}}"#, data: f32x2), "not valid JSON"),
     ] as [(String, [UInt8], String)])
     func malformedFilesAreRejected(name: String, bytes: [UInt8], expected: String) {
