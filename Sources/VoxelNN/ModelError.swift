@@ -1,3 +1,5 @@
+import Foundation
+
 /// An error raised while reading or checking a model file (ONNX or safetensors).
 ///
 /// Its description is one line that starts with the file name: `model.onnx: initializer 'w' ...`.
@@ -31,11 +33,18 @@ public struct ModelError: Error, CustomStringConvertible, Equatable, Sendable {
     /// What is wrong, without the file name.
     public var message: String
 
-    /// An error about `file`.
+    /// An error about `file`. Line breaks in the file name or message (names read from a model
+    /// can hold any character) are shown as `\n` so the error stays on one line.
     public init(_ file: String, _ kind: Kind, _ message: String) {
-        self.file = file
+        self.file = ModelError.oneLine(file)
         self.kind = kind
-        self.message = message
+        self.message = ModelError.oneLine(message)
+    }
+
+    private static func oneLine(_ s: String) -> String {
+        guard s.contains(where: \.isNewline) else { return s }
+        return s.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
+            .split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 
     /// `file: message`, on one line.

@@ -224,3 +224,16 @@ func modelError(_ body: () throws -> Void) -> ModelError? {
         #expect(Date().timeIntervalSince(start) < 5, "fuzzing took too long")
     }
 }
+
+@Suite struct ModelErrorTests {
+    @Test func namesWithLineBreaksStayOnOneLine() throws {
+        let bytes = ONNXBuilder.model { g in
+            ONNXBuilder.node(&g, op: "LSTM", name: "evil\nname\r\n", inputs: ["x"], outputs: ["y"])
+        }
+        let model = try ONNXModel(bytes: bytes, fileName: "m\n.onnx")
+        let e = modelError { try model.validateOperators() }
+        #expect(e?.description.contains(where: \.isNewline) == false, "\(String(describing: e))")
+        #expect(e?.description.hasPrefix(#"m\n.onnx: node 'evil\nname\r\n' uses operator LSTM"#) == true,
+                "\(String(describing: e))")
+    }
+}
