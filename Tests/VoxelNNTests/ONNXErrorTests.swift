@@ -236,4 +236,19 @@ func modelError(_ body: () throws -> Void) -> ModelError? {
         #expect(e?.description.hasPrefix(#"m\n.onnx: node 'evil\nname\r\n' uses operator LSTM"#) == true,
                 "\(String(describing: e))")
     }
+
+    /// The error names the first unsupported node and lists the other unsupported op types once.
+    @Test func otherUnsupportedOperatorsAreListed() throws {
+        let bytes = ONNXBuilder.model { g in
+            ONNXBuilder.node(&g, op: "Relu", name: "ok", inputs: ["x"], outputs: ["a"])
+            ONNXBuilder.node(&g, op: "GRU", name: "gru0", inputs: ["a"], outputs: ["b"])
+            ONNXBuilder.node(&g, op: "TopK", name: "", inputs: ["b"], outputs: ["c"])
+            ONNXBuilder.node(&g, op: "GRU", name: "gru1", inputs: ["c"], outputs: ["d"])
+            ONNXBuilder.node(&g, op: "NonZero", name: "nz", inputs: ["d"], outputs: ["e"])
+        }
+        let e = modelError { try ONNXModel(bytes: bytes, fileName: "m.onnx").validateOperators() }
+        #expect(e?.description.hasPrefix("m.onnx: node 'gru0' uses operator GRU, which is not supported"
+                                         + " (nor are TopK, NonZero, also in this model); supported operators: Conv, ") == true,
+                "\(String(describing: e))")
+    }
 }

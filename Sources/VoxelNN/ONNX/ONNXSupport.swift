@@ -22,10 +22,14 @@ extension ONNXModel {
     /// Throws: `ModelError` of kind `.unsupportedOperator`.
     public func validateOperators() throws {
         let supported = Set(ONNXModel.supportedOperators)
-        guard let node = graph.nodes.first(where: { !supported.contains($0.opType) }) else { return }
+        let unsupported = graph.nodes.filter { !supported.contains($0.opType) }
+        guard let node = unsupported.first else { return }
+        var others: [String] = []
+        for n in unsupported where n.opType != node.opType && !others.contains(n.opType) { others.append(n.opType) }
         throw ModelError(fileName, .unsupportedOperator,
                          "node '\(node.name.isEmpty ? (node.outputs.first ?? "") : node.name)' uses operator \(node.opType),"
-                         + " which is not supported; supported operators: "
-                         + ONNXModel.supportedOperators.joined(separator: ", "))
+                         + " which is not supported"
+                         + (others.isEmpty ? "" : " (nor are \(others.joined(separator: ", ")), also in this model)")
+                         + "; supported operators: " + ONNXModel.supportedOperators.joined(separator: ", "))
     }
 }
