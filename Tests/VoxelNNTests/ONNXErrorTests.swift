@@ -36,6 +36,8 @@ func modelError(_ body: () throws -> Void) -> ModelError? {
     }
 
     @Test func errorMessagesNameTheProblem() throws {
+        // Guards the parameterised test above, which would run no cases if facts.json lost its list.
+        #expect(ONNXErrorTests.errorFiles.count == 8)
         func message(_ file: String) -> String {
             modelError {
                 try ONNXModel(contentsOf: fixturesDirectory.appendingPathComponent("onnx/\(file)")).validateOperators()
