@@ -164,6 +164,21 @@ func modelError(_ body: () throws -> Void) -> ModelError? {
         #expect(e?.description.hasPrefix("bad.onnx: initializer 'w' ") == true, "\(name)")
     }
 
+    @Test func badAttributeTensorNamesTheNodeAndAttribute() {
+        let bytes = ONNXBuilder.model { g in
+            ONNXBuilder.node(&g, op: "Constant", name: "c0", inputs: [], outputs: ["c"]) { n in
+                n.message(5) { a in
+                    a.string(1, "value")
+                    a.int(20, 4)  // TENSOR
+                    a.message(5) { t in t.string(8, "v"); t.int(1, 1); t.int(2, 8); t.data(6, Array("x".utf8)) }
+                }
+            }
+        }
+        let e = modelError { _ = try ONNXModel(bytes: bytes, fileName: "m.onnx") }
+        #expect(e?.description.hasPrefix("m.onnx: node 'c0' (Constant) attribute 'value': tensor 'v' has element type STRING")
+                == true, "\(String(describing: e))")
+    }
+
     @Test func wrongWireTypeForAKnownFieldIsCorrupt() {
         var m = ProtobufWriter()
         m.string(1, "ir_version should be a varint")

@@ -234,11 +234,11 @@ struct ONNXDecoder {
         case .string: value = .string(s)
         case .tensor:
             guard let t else { throw error(.invalid, "\(role) is declared TENSOR but holds no tensor") }
-            value = .tensor(try tensor(t, role: "tensor of \(role)"))
+            value = .tensor(try tensor(t, role: "\(role): tensor"))
         case .floats: value = .floats(floats.map { Float(bitPattern: $0) })
         case .ints: value = .ints(ints)
         case .strings: value = .strings(strings)
-        case .tensors: value = .tensors(try tensors.map { try tensor($0, role: "tensor of \(role)") })
+        case .tensors: value = .tensors(try tensors.map { try tensor($0, role: "\(role): tensor") })
         case .graph, .graphs, .sparseTensor, .sparseTensors, .typeProto, .typeProtos, .undefined:
             throw error(.unsupportedFeature,
                         "\(role) holds \(unsupported ?? "a value of kind \(kind)"), which Voxplain does not support"
