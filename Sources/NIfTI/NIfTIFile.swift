@@ -151,8 +151,8 @@ public enum NIfTIFile {
         var buffer = [UInt8](repeating: 0, count: chunk)
         while true {
             let n = buffer.withUnsafeMutableBytes { znzread($0.baseAddress, 1, chunk, fp) }
-            // znzread returns gzread's -1 (an error) cast to size_t: anything above `chunk` is an error.
-            if n > chunk {
+            // znzread returns gzread's -1 (an error) cast to size_t, which Swift imports as Int: -1.
+            if n < 0 || n > chunk {
                 throw NIfTIError(path, "corrupt or truncated gzip data (\(gzipError(fp)))")
             }
             if n == 0 { break }
