@@ -43,6 +43,10 @@ extension NIfTIFile {
         if outExists && (outStat.st_mode & S_IFMT) == S_IFDIR { throw NIfTIError(path, "cannot write: it is a folder") }
     }
 
+    /// `path` made absolute with `.`, `..` and symbolic links resolved, to tell whether two paths
+    /// name the same file.
+    public static func canonicalPathForComparison(_ path: String) -> String { canonicalPath(path) }
+
     /// An absolute path with `.`, `..` and symbolic links of the existing part resolved.
     static func canonicalPath(_ path: String) -> String {
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
