@@ -72,6 +72,8 @@ public struct Phantom: Sendable {
     public var mask: Volume
     /// The nodules, by label.
     public var nodules: [PhantomNodule]
+    /// The lungs (right, left): axis-aligned ellipsoids in world coordinates.
+    public var lungs: [PhantomLung]
     /// The options it was made with.
     public var options: PhantomOptions
 
@@ -92,13 +94,34 @@ public struct Phantom: Sendable {
             var affine: [[Double]]
             var orientation: String
             var units = "HU"
+            var lungs: [PhantomLung]
             var nodules: [PhantomNodule]
         }
         let info = Info(seed: options.seed, size: ct.dims.array, spacing: [ct.spacing.x, ct.spacing.y, ct.spacing.z],
-                        affine: ct.affine.rows, orientation: ct.affine.orientationCode, nodules: nodules)
+                        affine: ct.affine.rows, orientation: ct.affine.orientationCode, lungs: lungs, nodules: nodules)
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         return String(decoding: try e.encode(info), as: UTF8.self) + "\n"
+    }
+}
+
+/// A lung of a phantom: an axis-aligned ellipsoid in world coordinates.
+public struct PhantomLung: Codable, Sendable, Equatable {
+    /// "right" or "left" (the patient's).
+    public var name: String
+    /// Centre in world coordinates (RAS+ mm).
+    public var centerWorldMM: [Double]
+    /// Semi-axes along world x, y, z in mm.
+    public var semiAxesMM: [Double]
+
+    /// True when the world point lies inside the ellipsoid.
+    public func contains(world p: SIMD3<Double>) -> Bool {
+        let q = (p - SIMD3(centerWorldMM[0], centerWorldMM[1], centerWorldMM[2])) / SIMD3(semiAxesMM[0], semiAxesMM[1], semiAxesMM[2])
+        return (q * q).sum() < 1
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, centerWorldMM = "center_world_mm", semiAxesMM = "semi_axes_mm"
     }
 }
 
@@ -183,6 +206,8 @@ struct PhantomBuilder {
     /// Extent of the field of view (mm) along x, y, z.
     let fov: SIMD3<Double>
     let edge = 1.0   // soft edge width (mm) of body and lungs
+    /// World coordinates (RAS+ mm) of the grid centre; local coordinates are world minus this.
+    static let worldCentre = SIMD3(0.0, 20.0, -150.0)
 
     init(_ options: PhantomOptions) throws {
         o = options
@@ -200,7 +225,7 @@ struct PhantomBuilder {
         }
         fov = SIMD3(Double(dims.i), Double(dims.j), Double(dims.k)) * sp
         // World of voxel (i, j, k) = centre + (-dx (i - ci), -dy (j - cj), dz (k - ck)).
-        let centre = SIMD3(0.0, 20.0, -150.0)
+        let centre = PhantomBuilder.worldCentre
         let c = SIMD3(Double(dims.i - 1), Double(dims.j - 1), Double(dims.k - 1)) / 2
         let signs = SIMD3(-1.0, -1.0, 1.0)
         affine = Affine(scale: signs * sp, offset: centre - signs * sp * c)
@@ -256,7 +281,11 @@ struct PhantomBuilder {
                               description: "voxplain phantom nodules seed \(o.seed)")
         mask.calMin = 0
         mask.calMax = Double(nodules.count)
-        return Phantom(ct: ctVolume, mask: mask, nodules: list, options: o)
+        let lungList = lungs.enumerated().map { n, l in
+            let c = l.center + PhantomBuilder.worldCentre
+            return PhantomLung(name: n == 0 ? "right" : "left", centerWorldMM: [c.x, c.y, c.z], semiAxesMM: [l.semi.x, l.semi.y, l.semi.z])
+        }
+        return Phantom(ct: ctVolume, mask: mask, nodules: list, lungs: lungList, options: o)
     }
 
     /// Fractional voxel index of a local point.
