@@ -31,6 +31,23 @@ extension Phantom {
         return scan + ".json"
     }
 
+    /// Checks that the outputs are distinct, are NIfTI names, and can be created in existing folders,
+    /// before any work is done.
+    /// - Throws: `NIfTIError`/`PhantomError` naming the offending path.
+    public static func checkOutputs(ct: String, mask: String?, info: String?) throws {
+        let infoPath = info ?? Phantom.defaultInfoPath(for: ct)
+        let outputs = [ct] + (mask.map { [$0] } ?? []) + [infoPath]
+        for (n, a) in outputs.enumerated() {
+            for b in outputs[(n + 1)...] where NIfTIFile.canonicalPathForComparison(a) == NIfTIFile.canonicalPathForComparison(b) {
+                throw PhantomError("\(b): the same path is given for two outputs")
+            }
+        }
+        for path in [ct] + (mask.map { [$0] } ?? []) where !(path.hasSuffix(".nii") || path.hasSuffix(".nii.gz")) {
+            throw NIfTIError(path, "output name must end in .nii or .nii.gz")
+        }
+        for path in outputs { try NIfTIFile.checkOutputPath(path, protecting: []) }
+    }
+
     /// Writes the CT to `ct`, the label mask to `mask` (when given) and the info JSON to `info`
     /// (default: beside `ct`), each to a temporary file renamed into place.
     /// - Parameters:
@@ -41,16 +58,11 @@ extension Phantom {
     public func write(ct: String, mask: String? = nil, info: String? = nil, ctDatatype: NIfTIDataType = .int16) throws -> [String] {
         let infoPath = info ?? Phantom.defaultInfoPath(for: ct)
         let outputs = [ct] + (mask.map { [$0] } ?? []) + [infoPath]
-        for (n, a) in outputs.enumerated() {
-            for b in outputs[(n + 1)...] where NIfTIFile.canonicalPathForComparison(a) == NIfTIFile.canonicalPathForComparison(b) {
-                throw PhantomError("\(b): the same path is given for two outputs")
-            }
-        }
         guard ctDatatype == .int16 || ctDatatype == .float32 else {
             throw PhantomError("\(ct): phantom CT datatype must be int16 or float32, not \(ctDatatype)")
         }
         // Check every destination before writing any, so a bad path leaves nothing behind.
-        for path in outputs { try NIfTIFile.checkOutputPath(path, protecting: []) }
+        try Phantom.checkOutputs(ct: ct, mask: mask, info: info)
         var scan = self.ct
         scan.datatype = ctDatatype
         try NIfTIFile.write(scan, to: ct)

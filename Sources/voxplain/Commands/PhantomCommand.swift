@@ -43,6 +43,7 @@ struct PhantomCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let options = try PhantomOptions(size: size, spacing: spacing, noduleCount: nodules, seed: seed, noiseHU: noise)
+            try Phantom.checkOutputs(ct: out, mask: mask, info: info)
             let phantom = try Phantom.generate(options)
             let written = try phantom.write(ct: out, mask: mask, info: info, ctDatatype: float32 ? .float32 : .int16)
             for path in written { print(path) }
