@@ -133,6 +133,17 @@ def make():
     img.set_sform(None, code=0)
     cases.append((save(img, "pixdim_only.nii"), None))
 
+    # scl_slope 0: no scaling (values as stored), written byte by byte.
+    hdr = nib.Nifti1Header()
+    hdr.set_data_dtype(np.int16)
+    hdr.set_data_shape(SHAPE)
+    hdr.set_sform(oblique(-10), code=1)
+    hdr["scl_slope"], hdr["scl_inter"], hdr["vox_offset"] = 0, 7, 352
+    path = os.path.join(OUT, "slope_zero.nii")
+    with open(path, "wb") as f:
+        f.write(hdr.binaryblock + b"\0\0\0\0" + ramp(np.dtype("<i2")).tobytes(order="F"))
+    cases.append((path, None))
+
     # int16 CT with slope and intercept, LPS-like orientation (scanner code).
     lps = np.array([[-0.7, 0, 0, 120.0], [0, -0.7, 0, 90.0], [0, 0, 1.25, -300.0], [0, 0, 0, 1]])
     raw = ramp(np.int16, lo=-500, hi=2000)

@@ -144,8 +144,13 @@ extension NIfTIFile {
         return out
     }
 
+    /// niftilib prints some diagnostics to stderr when its debug level is above 0 (the default is 1):
+    /// Voxplain reports errors itself, so the level is set to 0 once, before the first call.
+    static let quietNiftilib: Void = nifti_set_debug_level(0)
+
     /// The header bytes (348 or 540) built by niftilib from the volume.
     static func headerBytes(_ volume: Volume, path: String) throws -> [UInt8] {
+        _ = quietNiftilib
         let d = volume.dims
         guard d.i > 0, d.j > 0, d.k > 0 else { throw NIfTIError(path, "dimensions \(d) must be positive") }
         if volume.format == .nifti1 {

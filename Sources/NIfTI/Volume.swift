@@ -123,8 +123,9 @@ public struct Volume: Equatable, Sendable {
     /// The header version read, and written.
     public var format: NIfTIFormat
 
-    /// A volume with the given voxels and grid; affine from `affine` (stored as both sform and qform,
-    /// code 1 "scanner") or, when nil, none (codes 0, so the affine is nibabel's pixdim default).
+    /// A volume with the given voxels and grid; affine from `affine` (stored as the sform with code 1
+    /// "scanner", and as the qform with code 1 too when it is a rotation times `spacing`) or, when nil,
+    /// none (codes 0, so the affine is nibabel's pixdim default).
     /// - Parameters:
     ///   - voxels: `dims.count` values, i fastest.
     ///   - datatype: the type to write (`.float32` unless given).
@@ -143,9 +144,11 @@ public struct Volume: Equatable, Sendable {
         self.spacing = spacing
         let a = affine ?? Affine(scale: spacing)
         sform = a
-        qform = a
         sformCode = affine == nil ? 0 : 1
-        qformCode = affine == nil ? 0 : 1
+        // The qform can only hold a rotation times the voxel size: keep it only for such affines.
+        let rigid = affine.map { Volume.isRotationTimesSpacing($0, spacing) } ?? false
+        qform = rigid ? a : Affine(scale: spacing)
+        qformCode = rigid ? 1 : 0
         spatialUnits = 2
         temporalUnits = 0
         self.description = description
@@ -199,6 +202,20 @@ public struct Volume: Equatable, Sendable {
         let zooms = SIMD3(-spacing.x, spacing.y, spacing.z)
         let origin = SIMD3(Double(dims.i - 1), Double(dims.j - 1), Double(dims.k - 1)) / 2
         return Affine(scale: zooms, offset: -origin * zooms)
+    }
+
+    /// True when the 3x3 block of `a` has orthogonal columns whose lengths are `spacing` (relative
+    /// tolerance 1e-6), so that a NIfTI qform (quaternion, pixdim, qfac) can store it.
+    public static func isRotationTimesSpacing(_ a: Affine, _ spacing: SIMD3<Double>) -> Bool {
+        let n = a.columnNorms
+        for c in 0..<3 where abs(n[c] - spacing[c]) > 1e-6 * spacing[c] { return false }
+        for c1 in 0..<3 {
+            for c2 in (c1 + 1)..<3 {
+                let dot = (0..<3).map { a[$0, c1] * a[$0, c2] }.reduce(0, +)
+                if abs(dot) > 1e-6 * spacing[c1] * spacing[c2] { return false }
+            }
+        }
+        return true
     }
 
     /// Flat index of voxel `(i, j, k)` in `voxels`.

@@ -153,3 +153,25 @@ struct FixtureTests {
 extension ExpectedFile: CustomTestStringConvertible {
     var testDescription: String { file + (volume.map { " volume \($0)" } ?? "") }
 }
+
+struct VolumeInitTests {
+    @Test func qformOnlyForRigidAffines() throws {
+        let sp = SIMD3(0.5, 1.0, 2.0)
+        let rigid = try Affine(rows: [[0, -1.0, 0, 3], [0.5, 0, 0, 4], [0, 0, 2, 5]])
+        let v = try Volume(dims: VoxelDims(2, 2, 2), voxels: [Float](repeating: 0, count: 8), spacing: sp, affine: rigid)
+        #expect(v.qformCode == 1 && v.sformCode == 1 && v.qform == rigid)
+        let sheared = try Affine(rows: [[0.5, 0.3, 0, 3], [0, 1, 0, 4], [0, 0, 2, 5]])
+        let w = try Volume(dims: VoxelDims(2, 2, 2), voxels: [Float](repeating: 0, count: 8), spacing: sp, affine: sheared)
+        #expect(w.qformCode == 0 && w.sformCode == 1 && w.affine == sheared)
+        let dir = makeTempDir("init")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try NIfTIFile.write(w, to: dir + "/s.nii")
+        #expect(try NIfTIFile.read(dir + "/s.nii").affine.maxAbsDifference(sheared) < 1e-6)
+        #expect(throws: NIfTIError.self) {
+            try Volume(dims: VoxelDims(2, 2, 2), voxels: [Float](repeating: 0, count: 7), spacing: sp)
+        }
+        #expect(throws: NIfTIError.self) {
+            try Volume(dims: VoxelDims(2, 2, 2), voxels: [Float](repeating: 0, count: 8), spacing: SIMD3(1, 0, 1))
+        }
+    }
+}
