@@ -84,6 +84,7 @@ public struct Affine: Equatable, Sendable, CustomStringConvertible {
         zip(m, other.m).map { abs($0 - $1) }.max() ?? 0
     }
 
+    /// The rows, one per line.
     public var description: String {
         rows.map { "[" + $0.map { String($0) }.joined(separator: ", ") + "]" }.joined(separator: "\n")
     }

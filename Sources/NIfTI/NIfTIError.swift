@@ -13,5 +13,6 @@ public struct NIfTIError: Error, CustomStringConvertible, Equatable, Sendable {
         self.problem = problem
     }
 
+    /// `"<path>: <problem>"`.
     public var description: String { "\(path): \(problem)" }
 }

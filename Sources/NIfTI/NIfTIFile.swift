@@ -29,53 +29,57 @@ public enum NIfTIFile {
     /// Reads a 3D volume and the header facts of `path` in one pass (see `read(_:volume:)`).
     public static func load(_ path: String, volume: Int? = nil) throws -> (header: NIfTIHeader, volume: Volume) {
         let bytes = try readAllBytes(path)
-        let compressed = isGzip(path)
-        return try bytes.withUnsafeBytes { raw in
-            let p = try parse(raw, path: path, compressed: compressed)
-            let index: Int
-            if let volume {
-                guard (0..<p.header.volumeCount).contains(volume) else {
-                    throw NIfTIError(path, "volume \(volume) is out of range: the file holds \(p.header.volumeCount) "
-                        + "volume\(p.header.volumeCount == 1 ? "" : "s") (0-based)")
-                }
-                index = volume
-            } else {
-                guard p.header.volumeCount == 1 else {
-                    throw NIfTIError(path, "holds \(p.header.volumeCount) volumes (4D); choose one with --volume N "
-                        + "(0 to \(p.header.volumeCount - 1))")
-                }
-                index = 0
+        return try bytes.withUnsafeBytes { raw in try decodeFile(raw, path: path, compressed: isGzip(path), volume: volume) }
+    }
+
+    /// Header facts and one volume from the decompressed bytes of a file (everything `load` does after
+    /// reading; the fuzz tests call it directly).
+    static func decodeFile(_ raw: UnsafeRawBufferPointer, path: String, compressed: Bool,
+                           volume: Int?) throws -> (header: NIfTIHeader, volume: Volume) {
+        let p = try parse(raw, path: path, compressed: compressed)
+        let index: Int
+        if let volume {
+            guard (0..<p.header.volumeCount).contains(volume) else {
+                throw NIfTIError(path, "volume \(volume) is out of range: the file holds \(p.header.volumeCount) "
+                    + "volume\(p.header.volumeCount == 1 ? "" : "s") (0-based)")
             }
-            let h = p.raw
-            let count = p.dims.count
-            let start = p.offset + index * count * p.type.byteCount
-            var voxels = decode(raw, from: start, count: count, type: p.type, swapped: h.swapped)
-            var scaling: Scaling?
-            if h.sclSlope != 0 && h.sclSlope.isFinite {
-                let s = Scaling(slope: h.sclSlope, intercept: h.sclInter)
-                scaling = s
-                if s.slope != 1 || s.intercept != 0 {
-                    for n in voxels.indices { voxels[n] = Float(Double(voxels[n]) * s.slope + s.intercept) }
-                }
+            index = volume
+        } else {
+            guard p.header.volumeCount == 1 else {
+                throw NIfTIError(path, "holds \(p.header.volumeCount) volumes (4D); choose one with --volume N "
+                    + "(0 to \(p.header.volumeCount - 1))")
             }
-            let spacing = h.spacing()
-            var v = try Volume(dims: p.dims, voxels: voxels, spacing: spacing, datatype: p.type, description: h.descrip)
-            // An xform whose code is 0 is not stored by niftilib on write: keep the default for it so
-            // that read, write, read gives equal volumes.
-            v.sform = h.sformCode > 0 ? h.sform() : Affine(scale: spacing)
-            v.sformCode = h.sformCode
-            v.qform = h.qformCode > 0 ? h.qform(spacing: spacing) : Affine(scale: spacing)
-            v.qformCode = h.qformCode
-            v.spatialUnits = h.xyztUnits & 0x07
-            v.temporalUnits = h.xyztUnits & 0x38
-            v.scaling = scaling
-            v.calMin = h.calMin
-            v.calMax = h.calMax
-            v.intentCode = h.intentCode
-            v.intentName = h.intentName
-            v.format = h.format
-            return (p.header, v)
+            index = 0
         }
+        let h = p.raw
+        let count = p.dims.count
+        let start = p.offset + index * count * p.type.byteCount
+        var voxels = decode(raw, from: start, count: count, type: p.type, swapped: h.swapped)
+        var scaling: Scaling?
+        if h.sclSlope != 0 && h.sclSlope.isFinite {
+            let s = Scaling(slope: h.sclSlope, intercept: h.sclInter)
+            scaling = s
+            if s.slope != 1 || s.intercept != 0 {
+                for n in voxels.indices { voxels[n] = Float(Double(voxels[n]) * s.slope + s.intercept) }
+            }
+        }
+        let spacing = h.spacing()
+        var v = try Volume(dims: p.dims, voxels: voxels, spacing: spacing, datatype: p.type, description: h.descrip)
+        // An xform whose code is 0 is not stored by niftilib on write: keep the default for it so
+        // that read, write, read gives equal volumes.
+        v.sform = h.sformCode > 0 ? h.sform() : Affine(scale: spacing)
+        v.sformCode = h.sformCode
+        v.qform = h.qformCode > 0 ? h.qform(spacing: spacing) : Affine(scale: spacing)
+        v.qformCode = h.qformCode
+        v.spatialUnits = h.xyztUnits & 0x07
+        v.temporalUnits = h.xyztUnits & 0x38
+        v.scaling = scaling
+        v.calMin = h.calMin
+        v.calMax = h.calMax
+        v.intentCode = h.intentCode
+        v.intentName = h.intentName
+        v.format = h.format
+        return (p.header, v)
     }
 
     /// True when the file starts with the gzip magic bytes (false when it cannot be read).

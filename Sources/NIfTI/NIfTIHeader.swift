@@ -14,8 +14,9 @@ public struct NIfTIHeader: Equatable, Sendable {
     public var shape: [Int]
     /// `pixdim[1...ndim]` as stored.
     public var pixdim: [Double]
-    /// Datatype code as stored (`NIFTI_TYPE_*`), and its name from niftilib.
+    /// Datatype code as stored (`NIFTI_TYPE_*`).
     public var datatypeCode: Int
+    /// Name of the datatype ("int16").
     public var datatypeName: String
     /// Bits per voxel as stored.
     public var bitpix: Int

@@ -1,7 +1,10 @@
 /// The extent of a 3D voxel grid along NIfTI's i, j and k axes.
 public struct VoxelDims: Hashable, Sendable, CustomStringConvertible {
+    /// Voxels along i (the fastest axis on disk; the model's D).
     public var i: Int
+    /// Voxels along j (the model's H).
     public var j: Int
+    /// Voxels along k (the model's W).
     public var k: Int
     /// A grid of `i x j x k` voxels (each at least 1 for a readable volume).
     public init(_ i: Int, _ j: Int, _ k: Int) { self.i = i; self.j = j; self.k = k }
@@ -9,6 +12,7 @@ public struct VoxelDims: Hashable, Sendable, CustomStringConvertible {
     public var count: Int { i * j * k }
     /// `[i, j, k]`.
     public var array: [Int] { [i, j, k] }
+    /// "128x128x96".
     public var description: String { "\(i)x\(j)x\(k)" }
 }
 
@@ -68,12 +72,15 @@ public enum NIfTIDataType: Int, CaseIterable, Sendable, CustomStringConvertible 
 /// The NIfTI header version of a file.
 public enum NIfTIFormat: Int, Sendable, CustomStringConvertible {
     case nifti1 = 1, nifti2 = 2
+    /// "NIfTI-1" or "NIfTI-2".
     public var description: String { "NIfTI-\(rawValue)" }
 }
 
 /// Linear scaling of stored values: `value = slope * stored + intercept` (`scl_slope`, `scl_inter`).
 public struct Scaling: Equatable, Sendable {
+    /// `scl_slope`.
     public var slope: Double
+    /// `scl_inter`.
     public var intercept: Double
     /// A scaling; `slope` must be finite and non-zero for the scaling to be used.
     public init(slope: Double, intercept: Double) { self.slope = slope; self.intercept = intercept }
@@ -114,11 +121,13 @@ public struct Volume: Equatable, Sendable {
     /// The scaling read from the file (already applied to `voxels`), and applied in reverse on write.
     /// nil when `scl_slope` is 0 or not finite (no scaling).
     public var scaling: Scaling?
-    /// Display range hints (`cal_min`, `cal_max`).
+    /// Display range hint `cal_min`.
     public var calMin: Double
+    /// Display range hint `cal_max`.
     public var calMax: Double
-    /// Intent code (`NIFTI_INTENT_*`) and name (at most 15 bytes written).
+    /// Intent code (`NIFTI_INTENT_*`; 1001 "estimate" for Voxplain's maps).
     public var intentCode: Int
+    /// Intent name (at most 15 bytes are written).
     public var intentName: String
     /// The header version read, and written.
     public var format: NIfTIFormat

@@ -13,12 +13,17 @@ public enum VolumeAxis: String, CaseIterable, Sendable, Codable {
 public struct IntensityStats: Codable, Equatable, Sendable {
     /// Number of finite voxels.
     public var count: Int
+    /// Number of NaN voxels.
     public var nan: Int
+    /// Number of +Inf and -Inf voxels.
     public var inf: Int
-    /// nil when no voxel is finite.
+    /// Smallest finite value (nil when no voxel is finite, as for the others).
     public var min: Double?
+    /// Largest finite value.
     public var max: Double?
+    /// Mean of the finite values.
     public var mean: Double?
+    /// Population standard deviation of the finite values.
     public var std: Double?
     /// Percentiles by name ("p1", "p5", "p25", "p50", "p75", "p95", "p99"); empty for slice stats.
     public var percentiles: [String: Double]
@@ -91,6 +96,7 @@ public struct IntensityStats: Codable, Equatable, Sendable {
 public struct SliceStats: Codable, Equatable, Sendable {
     /// Index along the axis.
     public var index: Int
+    /// Statistics of the slice's voxels (no percentiles).
     public var stats: IntensityStats
 }
 
@@ -102,27 +108,46 @@ public struct SliceStats: Codable, Equatable, Sendable {
 /// description, intent_code, cal_min, cal_max, intensity ({count, nan, inf, min, max, mean, std,
 /// percentiles {p1, p5, p25, p50, p75, p95, p99}}), slices (null, or {axis, stats: [{index, stats}]}).
 public struct InspectReport: Encodable, Sendable {
+    /// The file as given.
     public var file: String
+    /// Header facts (format, compression, shape, datatype, volume count).
     public var header: NIfTIHeader
+    /// The volume reported (0-based).
     public var volumeIndex: Int
+    /// Geometry and header facts of that volume.
     public var volume: VolumeSummary
+    /// Statistics of all its voxels, with percentiles.
     public var intensity: IntensityStats
+    /// The axis of `slices`, when asked for.
     public var slicesAxis: VolumeAxis?
+    /// Per-slice statistics along `slicesAxis` (empty when not asked for).
     public var slices: [SliceStats]
 
     /// Geometry and header facts of the volume (voxels are not kept).
     public struct VolumeSummary: Sendable {
+        /// Grid extent.
         public var dims: VoxelDims
+        /// Voxel size.
         public var spacing: SIMD3<Double>
+        /// Datatype on disk.
         public var datatype: NIfTIDataType
+        /// Scaling applied on read, if any.
         public var scaling: Scaling?
+        /// The affine by nibabel's precedence, and its source ("sform", "qform", "pixdim").
         public var affine: Affine
+        /// Where `affine` comes from.
         public var affineSource: String
+        /// sform and its code.
         public var sform: Affine, sformCode: Int
+        /// qform and its code.
         public var qform: Affine, qformCode: Int
+        /// Spatial units name ("mm").
         public var units: String
+        /// The `descrip` field.
         public var description: String
+        /// Intent code.
         public var intentCode: Int
+        /// Display range hints.
         public var calMin: Double, calMax: Double
     }
 
@@ -173,6 +198,7 @@ public struct InspectReport: Encodable, Sendable {
     enum ScalingKeys: String, CodingKey { case slope, intercept }
     enum SliceKeys: String, CodingKey { case axis, stats }
 
+    /// Encodes the documented keys (null where absent).
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: Keys.self)
         let v = volume

@@ -127,6 +127,7 @@ public struct PhantomLung: Codable, Sendable, Equatable {
 
 /// A phantom could not be made from the options.
 public struct PhantomError: Error, CustomStringConvertible, Sendable {
+    /// One line naming the option or file and the problem.
     public var description: String
     init(_ d: String) { description = d }
 }

@@ -6,16 +6,25 @@ import _TestSupport
 /// Thousands of truncations and byte flips of valid small files: every read either succeeds or throws
 /// a `NIfTIError` naming the file; none crashes, traps or aborts.
 struct FuzzTests {
-    /// Parses mutated bytes the way `read` does after decompression (no file system round trip), and
-    /// also through the file for a sample, so gzip handling is fuzzed too.
-    func readMutated(_ bytes: [UInt8], path: String) {
+    /// Decodes mutated bytes exactly as `read` does after decompression (no file system round trip);
+    /// `gzipFilesOnDisk` goes through files so zlib's error paths are fuzzed too.
+    /// When `writeTo` is given, a successfully decoded volume is also written there and read back
+    /// (the writer must cope with whatever odd header a mutation produced, or throw).
+    func readMutated(_ bytes: [UInt8], path: String, writeTo: String? = nil) {
         do {
-            _ = try bytes.withUnsafeBytes { raw -> Int in
-                let p = try NIfTIFile.parse(raw, path: path, compressed: false)
-                let v = NIfTIFile.decode(raw, from: p.offset, count: p.dims.count, type: p.type, swapped: p.raw.swapped)
-                _ = p.raw.qform(spacing: p.raw.spacing())
-                _ = Volume.defaultAffine(dims: p.dims, spacing: p.raw.spacing()).orientationCode
-                return v.count
+            let v = try bytes.withUnsafeBytes { raw in
+                try NIfTIFile.decodeFile(raw, path: path, compressed: false, volume: nil).volume
+            }
+            _ = v.affine.orientationCode
+            _ = v.affine.inverse()
+            if let out = writeTo {
+                do {
+                    try NIfTIFile.write(v, to: out)
+                    let back = try NIfTIFile.read(out)
+                    #expect(back.dims == v.dims && back.datatype == v.datatype)
+                } catch let e as NIfTIError {
+                    #expect(e.path == out && !e.problem.isEmpty)
+                }
             }
         } catch let e as NIfTIError {
             #expect(e.path == path && !e.problem.isEmpty)
@@ -28,15 +37,17 @@ struct FuzzTests {
     func truncationsAndFlips(_ name: String) throws {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture(name))))
         for n in 0..<bytes.count { readMutated(Array(bytes[0..<n]), path: name) }
+        let dir = makeTempDir("fuzzwrite")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         var g = SeededGenerator(seed: 42)
-        for _ in 0..<1500 {
+        for round in 0..<1500 {
             var b = bytes
             for _ in 0..<Int.random(in: 1...4, using: &g) {
                 // Mostly the header, where the meaning is.
                 let at = Int.random(in: 0..<(Bool.random(using: &g) ? min(b.count, 548) : b.count), using: &g)
                 b[at] = Bool.random(using: &g) ? UInt8.random(in: 0...255, using: &g) : b[at] ^ (1 << UInt8.random(in: 0...7, using: &g))
             }
-            readMutated(b, path: name)
+            readMutated(b, path: name, writeTo: round % 10 == 0 ? dir + "/w.nii" : nil)
         }
     }
 
