@@ -288,6 +288,6 @@ public struct InspectReport: Encodable, Sendable {
                     .map { $0.padding(toLength: 12, withPad: " ", startingAt: 0) }.joined())
             }
         }
-        return lines.joined(separator: "\n") + "\n"
+        return lines.map { String($0.reversed().drop(while: { $0 == " " }).reversed()) }.joined(separator: "\n") + "\n"
     }
 }
