@@ -83,7 +83,10 @@ extension NIfTIFile {
             throw NIfTIError(path, "write failed in \(folder): \(String(cString: strerror(errno)))")
         }
         // Verify: the file decompresses to exactly what was written and starts with our header.
-        let back = try readAllBytes(tmp)
+        let back: [UInt8]
+        do { back = try readAllBytes(tmp) } catch let e as NIfTIError {
+            throw NIfTIError(path, "write check failed: \(e.problem)")
+        }
         let expected = parts.reduce(0) { $0 + $1.count }
         guard back.count == expected, written == expected, back.prefix(parts[0].count).elementsEqual(parts[0]) else {
             throw NIfTIError(path, "write check failed: wrote \(expected) bytes, read back \(back.count)")
@@ -97,7 +100,7 @@ extension NIfTIFile {
     /// The stored bytes of the voxels (native byte order, as niftilib writes).
     static func encode(_ volume: Volume, path: String) throws -> [UInt8] {
         let type = volume.datatype
-        guard volume.voxels.count == volume.dims.count else {
+        guard volume.voxels.count == volume.dims.checkedCount else {
             throw NIfTIError(path, "\(volume.voxels.count) voxels do not fill a \(volume.dims) grid")
         }
         let slope = volume.scaling?.slope ?? 1

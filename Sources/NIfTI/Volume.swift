@@ -10,6 +10,13 @@ public struct VoxelDims: Hashable, Sendable, CustomStringConvertible {
     public init(_ i: Int, _ j: Int, _ k: Int) { self.i = i; self.j = j; self.k = k }
     /// Number of voxels, `i * j * k`.
     public var count: Int { i * j * k }
+    /// `i * j * k`, or nil when an extent is negative or the product overflows.
+    public var checkedCount: Int? {
+        guard i >= 0, j >= 0, k >= 0 else { return nil }
+        let (ij, o1) = i.multipliedReportingOverflow(by: j)
+        let (ijk, o2) = ij.multipliedReportingOverflow(by: k)
+        return o1 || o2 ? nil : ijk
+    }
     /// `[i, j, k]`.
     public var array: [Int] { [i, j, k] }
     /// "128x128x96".
@@ -141,7 +148,9 @@ public struct Volume: Equatable, Sendable {
     /// - Throws: `NIfTIError` (path "volume") when counts or spacing are wrong.
     public init(dims: VoxelDims, voxels: [Float], spacing: SIMD3<Double>, affine: Affine? = nil,
                 datatype: NIfTIDataType = .float32, description: String = "") throws {
-        guard dims.i > 0, dims.j > 0, dims.k > 0 else { throw NIfTIError("volume", "dimensions \(dims) must be positive") }
+        guard dims.i > 0, dims.j > 0, dims.k > 0, dims.checkedCount != nil else {
+            throw NIfTIError("volume", "dimensions \(dims) must be positive and not overflow")
+        }
         guard voxels.count == dims.count else {
             throw NIfTIError("volume", "\(voxels.count) voxels do not fill a \(dims) grid (\(dims.count) voxels)")
         }

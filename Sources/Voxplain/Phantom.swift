@@ -214,7 +214,7 @@ struct PhantomBuilder {
         o = options
         dims = options.size
         sp = options.spacing
-        guard dims.i >= 8, dims.j >= 8, dims.k >= 4, dims.count <= 1 << 28 else {
+        guard dims.i >= 8, dims.j >= 8, dims.k >= 4, let count = dims.checkedCount, count <= 1 << 28 else {
             throw PhantomError("phantom size \(dims) is out of range (at least 8x8x4, at most 2^28 voxels)")
         }
         let s = options.spacing

@@ -92,6 +92,7 @@ struct PhantomTests {
 
     @Test func impossibleRequestsFail() {
         #expect(throws: PhantomError.self) { try Phantom.generate(PhantomOptions(noduleCount: 256)) }
+        #expect(throws: PhantomError.self) { try Phantom.generate(PhantomOptions(size: VoxelDims(Int.max, 3, 1 << 40))) }
         #expect(throws: PhantomError.self) {
             try Phantom.generate(PhantomOptions(size: VoxelDims(16, 16, 8), spacing: SIMD3(0.7, 0.7, 1.25), noduleCount: 1))
         }
