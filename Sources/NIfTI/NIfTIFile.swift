@@ -157,25 +157,27 @@ public enum NIfTIFile {
             let n = buffer.withUnsafeMutableBytes { znzread($0.baseAddress, 1, chunk, fp) }
             // znzread returns gzread's -1 (an error) cast to size_t, which Swift imports as Int: -1.
             if n < 0 || n > chunk {
-                throw NIfTIError(path, "corrupt or truncated gzip data (\(gzipError(fp)))")
+                throw NIfTIError(path, "corrupt or truncated gzip data (\(gzipError(fp, path)))")
             }
             if n == 0 { break }
             bytes.append(contentsOf: buffer[0..<n])
         }
         if let z = fp.pointee.zfptr {
             var code: Int32 = 0
-            let message = gzerror(z, &code)
+            _ = gzerror(z, &code)
             if code != Z_OK && code != Z_STREAM_END {
-                throw NIfTIError(path, "corrupt or truncated gzip data (\(message.map { String(cString: $0) } ?? "zlib error \(code)"))")
+                throw NIfTIError(path, "corrupt or truncated gzip data (\(gzipError(fp, path)))")
             }
         }
         return bytes
     }
 
-    static func gzipError(_ fp: znzFile) -> String {
+    /// zlib's message for the last error, without the file name zlib puts in front of it.
+    static func gzipError(_ fp: znzFile, _ path: String) -> String {
         guard let z = fp.pointee.zfptr else { return "read error" }
         var code: Int32 = 0
         guard let m = gzerror(z, &code) else { return "zlib error \(code)" }
-        return String(cString: m)
+        let message = String(cString: m)
+        return message.hasPrefix(path + ": ") ? String(message.dropFirst(path.count + 2)) : message
     }
 }
