@@ -57,6 +57,10 @@ let package = Package(
                     swiftSettings: plainSettings),
         .testTarget(name: "VoxelNNTests", dependencies: ["VoxelNN", "_TestSupport"],
                     swiftSettings: plainSettings),
+        .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "_TestSupport"], swiftSettings: plainSettings),
+        .testTarget(name: "VoxplainTests", dependencies: ["Voxplain", "_TestSupport"], swiftSettings: plainSettings),
+        // Runs the built `voxplain` binary (end-to-end); depends on it so `swift test` builds it first.
+        .testTarget(name: "VoxplainCLITests", dependencies: ["voxplain", "_TestSupport"], swiftSettings: plainSettings),
     ],
     swiftLanguageModes: [.v6]
 )
