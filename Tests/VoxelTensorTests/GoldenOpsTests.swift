@@ -29,8 +29,9 @@ import _TestSupport
         for (key, value) in results {
             let expected = try c.tensor(key)
             #expect(value.shape == expected.shape, "\(name) \(key): shape \(value.shape) vs \(expected.shape)")
-            #expect(allClose(value.scalars, expected.scalars, rtol: 1e-4, atol: 1e-5),
-                    "\(name) \(key): max diff \(maxAbsDifference(value.scalars, expected.scalars))")
+            guard value.shape == expected.shape else { continue }
+            let close = allClose(value.scalars, expected.scalars, rtol: 1e-4, atol: 1e-5)
+            #expect(close, "\(name) \(key): max diff \(maxAbsDifference(value.scalars, expected.scalars))")
         }
         // Every gradient PyTorch recorded must have been checked.
         for key in c.tensors.keys where key.hasPrefix("g_") {
