@@ -44,4 +44,30 @@ struct OpsBenchmarkTests {
         let voxels = Double(y.count)
         print("trilinear \(c.0) -> \(c.1): \(String(format: "%.2f", t * 1e3)) ms (\(String(format: "%.0f", voxels / t / 1e6)) Mvox/s), backward \(String(format: "%.2f", tb * 1e3)) ms")
     }
+
+    @Test func memoryBoundOps() throws {
+        let x = Tensor.random([1, 32, 64, 64, 64], seed: 4)
+        let bias = Tensor.random([1, 32, 1, 1, 1], seed: 5)
+        let mb = Double(x.count * 4) / 1e6
+        func report(_ name: String, _ t: Double, passes: Double = 2) {
+            print("\(name) on [1, 32, 64, 64, 64]: \(String(format: "%.2f", t * 1e3)) ms (\(String(format: "%.1f", passes * mb / t / 1e3)) GB/s)")
+        }
+        report("add bias", try best(3) { _ = try add(x, bias) })
+        report("add same shape", try best(3) { _ = try add(x, x) }, passes: 3)
+        report("relu", best(3) { _ = relu(x) })
+        report("reluBackward", try best(3) { _ = try reluBackward(gradOutput: x, input: x) }, passes: 3)
+        let ones = Tensor(shape: [32], repeating: 1)
+        report("batchNorm", try best(3) { _ = try batchNorm(x, mean: ones, variance: ones, scale: ones, shift: ones) })
+        report("maxPool3d k2 s2", try best(3) { _ = try maxPool3d(x, kernel: 2) }, passes: 1.125)
+        report("maxPool3d k3 s2 p1", try best(3) { _ = try maxPool3d(x, kernel: 3, stride: 2, padding: 1) }, passes: 1.125)
+        report("avgPool3d k2 s2", try best(3) { _ = try avgPool3d(x, kernel: 2) }, passes: 1.125)
+        let y = try maxPool3d(x, kernel: 2)
+        report("maxPool3dBackward k2", try best(3) { _ = try maxPool3dBackward(gradOutput: y, input: x, kernel: 2) }, passes: 2.125)
+        report("globalAveragePool", try best(3) { _ = try globalAveragePool(x) }, passes: 1)
+        report("reduceSum over N,D,H,W (bias grad)", try best(3) { _ = try sumToShape(x, [1, 32, 1, 1, 1]) }, passes: 1)
+        report("softmax over C", try best(3) { _ = try softmax(x, axis: 1) }, passes: 4)
+        report("transpose C last", try best(3) { _ = try transpose(x, permutation: [0, 2, 3, 4, 1]) })
+        report("pad 1 edge spatial", try best(3) { _ = try pad(x, pads: [0, 0, 1, 1, 1, 0, 0, 1, 1, 1], mode: .edge) })
+        report("concat C", try best(3) { _ = try concat([x, x], axis: 1) }, passes: 4)
+    }
 }

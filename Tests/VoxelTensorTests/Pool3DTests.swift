@@ -65,8 +65,19 @@ struct PoolCase: CustomStringConvertible, Sendable {
         #expect(g.scalars == [3, 0, 0, 0])
     }
 
+    @Test func nanPropagatesThroughMaxPool() throws {
+        var x = Tensor.random([1, 1, 4, 4, 4], seed: 55)
+        x[0, 0, 1, 1, 1] = .nan
+        let y = try maxPool3d(x, kernel: 2)
+        // Only the window holding the NaN (the first one) is NaN.
+        #expect(y.scalars[0].isNaN && y.scalars.dropFirst().allSatisfy { !$0.isNaN })
+        let ref = try pool3dReference(x, max: true, kernel: 2)
+        #expect(ref.scalars[0].isNaN && Array(ref.scalars.dropFirst()) == Array(y.scalars.dropFirst()))
+        #expect(try reduceMax(x).scalars[0].isNaN)
+    }
+
     @Test func outputSizesFollowPyTorch() throws {
-        // PyTorch: 7 with k3 s2 p1 ceil -> 4; 6 -> 4 (the last window would start in the end padding only? no: 3*2-1=5 < 7).
+        // k3 s2 p1 ceil: D 5 -> ceil(4/2)+1 = 3; H 6 -> ceil(5/2)+1 = 4 (last start 5 < 6 + 1); W 7 -> 4.
         let y = try maxPool3d(Tensor.zeros([1, 1, 5, 6, 7]), kernel: 3, stride: 2, padding: 1, ceilMode: true)
         #expect(y.shape == [1, 1, 3, 4, 4])
         // in 5, k 2, s 2, ceil: 3 windows, the last starting inside the input at 4.

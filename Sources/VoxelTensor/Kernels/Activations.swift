@@ -1,6 +1,6 @@
 // Element-wise activations and their backward passes: ReLU, LeakyReLU, PReLU, Sigmoid, Tanh, Clip.
 // Derivatives at kinks follow PyTorch: ReLU passes no gradient at 0, LeakyReLU/PReLU use the slope at
-// 0, Clip passes the gradient on the closed interval [min, max].
+// 0, Clip passes the gradient only strictly inside (min, max) (PyTorch 2.x clamp gives 0 at a bound).
 import Foundation
 
 /// ReLU: `max(x, 0)` element-wise.
@@ -119,13 +119,13 @@ public func clip(_ x: Tensor, min lo: Float = -.infinity, max hi: Float = .infin
     }
 }
 
-/// Backward of Clip: `g` where `lo <= input <= hi`, else 0 (PyTorch clamp).
+/// Backward of Clip: `g` where `lo < input < hi`, else 0 (PyTorch clamp: no gradient at a bound).
 ///
 /// - Parameters: gradOutput, input: the same shape. - Returns: gradient w.r.t. the input.
 /// - Throws: `TensorError` naming both shapes when they differ.
 public func clipBackward(gradOutput: Tensor, input: Tensor, min lo: Float = -.infinity, max hi: Float = .infinity) throws -> Tensor {
     try requireSameShape("clipBackward", gradOutput, input)
-    return zipElements(gradOutput, input) { g, x, d, n in for i in 0..<n { d[i] = x[i] >= lo && x[i] <= hi ? g[i] : 0 } }
+    return zipElements(gradOutput, input) { g, x, d, n in for i in 0..<n { d[i] = x[i] > lo && x[i] < hi ? g[i] : 0 } }
 }
 
 /// An `Activation` (the fused-store enum) applied as a separate op.

@@ -86,21 +86,42 @@ public func maxPool3d(_ x: Tensor, kernel: Size3, stride: Size3? = nil, padding:
     let p = try PoolPlan(op: "maxPool3d", shape: x.shape, kernel: kernel, stride: stride, padding: padding,
                          dilation: dilation, ceilMode: ceilMode)
     if p.outShape.product == 0 { return Tensor.zeros(p.outShape) }
-    let slabs = p.n * p.c * p.d.outSize
-    let Ho = p.h.outSize, Wo = p.w.outSize
+    let Ho = p.h.outSize, Wo = p.w.outSize, H = p.h.inSize, W = p.w.inSize
+    // Max is separable: per output slab, max over the D taps (rows of W), then over the H taps, then
+    // over the W taps. Exact, so equal to the window scan; NaN propagates at every stage.
     return Tensor(shape: p.outShape) { out in
         let o = shared(out)
         x.withShared { src in
-            Parallel.forEach(slabs) { s in
+            Parallel.forEach(p.n * p.c * p.d.outSize) { s in
                 let plane = s / p.d.outSize, od = s % p.d.outSize
                 let xin = src + plane * p.inPlane
                 let dst = o + s * Ho * Wo
-                for oh in 0..<Ho {
-                    for ow in 0..<Wo {
-                        let at = p.argmax(xin, od, oh, ow)
-                        dst[oh * Wo + ow] = at < 0 ? -.infinity : xin[at]
+                var bufD = [Float](repeating: -.infinity, count: H * W)
+                var bufH = [Float](repeating: -.infinity, count: Ho * W)
+                bufD.withUnsafeMutableBufferPointer { bd in bufH.withUnsafeMutableBufferPointer { bh in
+                    guard let a = bd.baseAddress, let b = bh.baseAddress else { return }
+                    for kd in p.d.kLo[od]..<max(p.d.kLo[od], p.d.kHi[od]) {
+                        let xs = xin + (p.d.start[od] + kd * p.d.dilation) * H * W
+                        for i in 0..<(H * W) { let v = xs[i]; if v > a[i] || v.isNaN { a[i] = v } }
                     }
-                }
+                    for oh in 0..<Ho {
+                        let row = b + oh * W
+                        for kh in p.h.kLo[oh]..<max(p.h.kLo[oh], p.h.kHi[oh]) {
+                            let r = a + (p.h.start[oh] + kh * p.h.dilation) * W
+                            for i in 0..<W { let v = r[i]; if v > row[i] || v.isNaN { row[i] = v } }
+                        }
+                        let q = dst + oh * Wo
+                        for ow in 0..<Wo {
+                            var m = -Float.infinity
+                            let base = p.w.start[ow]
+                            for kw in p.w.kLo[ow]..<max(p.w.kLo[ow], p.w.kHi[ow]) {
+                                let v = row[base + kw * p.w.dilation]
+                                if v > m || v.isNaN { m = v }
+                            }
+                            q[ow] = m
+                        }
+                    }
+                } }
             }
         }
     }

@@ -4,7 +4,8 @@
 // Coordinates per axis (PyTorch upsample kernels, computed in Float as PyTorch does for Float input):
 //   scale = alignCorners ? (in - 1) / (out - 1) (0 when out == 1) : (explicit scale ? 1 / s : in / out)
 //   trilinear: src = alignCorners ? dst * scale : max(0, (dst + 0.5) * scale - 0.5);
-//              i0 = floor(src), i1 = min(i0 + 1, in - 1), weight of i1 = src - i0
+//              i0 = floor(src), i1 = min(i0 + 1, in - 1), weight of i1 = src - i0; an axis with
+//              out == in is copied (PyTorch does so even when an explicit scale differs from 1)
 //   nearest:   src = min(floor(dst * scale), in - 1)   ('nearest', not 'nearest-exact')
 // Forward tiles: one (n, c, od) output slab; per output row the four input rows are blended along W
 // into a row buffer, then interpolated along W. Backward tiles: one (n, c, id) input slab, which sums
@@ -40,6 +41,10 @@ private struct ResampleAxis {
             case .nearest:
                 let s = min(Int((Float(o) * scale).rounded(.down)), inSize - 1)
                 i0[o] = s; i1[o] = s; w1[o] = 0
+            case .trilinear where outSize == inSize:
+                // PyTorch's linear kernels leave an axis whose size does not change untouched, even
+                // when an explicit scale factor says otherwise.
+                i0[o] = o; i1[o] = o; w1[o] = 0
             case .trilinear:
                 let src = alignCorners ? scale * Float(o) : max(0, scale * (Float(o) + 0.5) - 0.5)
                 let lo = min(Int(src), inSize - 1)
