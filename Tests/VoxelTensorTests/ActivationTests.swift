@@ -48,6 +48,11 @@ import _TestSupport
                               analytic: back.slope)
         }
         #expect(errorMessage { _ = try prelu(x5, slope: Tensor.zeros([4])) }?.contains("[4]") == true)
+        #expect(errorMessage { _ = try prelu(x5, channelSlope: Tensor.zeros([2])) }?.contains("[2]") == true)
+        let cs = Tensor.random([3], seed: 33)
+        let back = try preluBackward(gradOutput: g5, input: x5, channelSlope: cs)
+        try checkGradient("prelu channel slope", at: cs, upstream: g5, forward: { try prelu(x5, channelSlope: $0) },
+                          analytic: back.slope)
     }
 
     @Test(arguments: [0, 1, 2, -1])

@@ -117,11 +117,13 @@ import _TestSupport
                            : try softmaxBackward(gradOutput: gy, output: y, axis: axis)
         case "prelu":
             let x = try c.tensor("x"), w = try c.tensor("slope")
-            // PyTorch applies a [C] weight along axis 1; ONNX form is [C, 1, ..., 1].
-            let slope = w.count > 1 ? try w.reshaped([w.count] + [Int](repeating: 1, count: x.rank - 2)) : w
-            r["y"] = try prelu(x, slope: slope)
-            let back = try preluBackward(gradOutput: gy, input: x, slope: slope)
-            r["g_x"] = back.input; r["g_slope"] = try back.slope.reshaped(w.shape)
+            // PyTorch applies a [C] weight along axis 1 (the channel form); the ONNX form is [C, 1, ..., 1].
+            r["y"] = try prelu(x, channelSlope: w)
+            let back = try preluBackward(gradOutput: gy, input: x, channelSlope: w)
+            r["g_x"] = back.input; r["g_slope"] = back.slope
+            let onnx = try w.reshaped([w.count] + [Int](repeating: 1, count: x.rank - 2))
+            let y2 = try prelu(x, slope: onnx)
+            #expect(y2.scalars == r["y"]?.scalars)
         case "sigmoid":
             let y = sigmoid(try c.tensor("x"))
             r["y"] = y; r["g_x"] = try sigmoidBackward(gradOutput: gy, output: y)

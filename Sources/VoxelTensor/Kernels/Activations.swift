@@ -70,6 +70,34 @@ public func preluBackward(gradOutput: Tensor, input: Tensor, slope: Tensor) thro
     return (gx, try sumToShape(gs, slope.shape))
 }
 
+/// A per-channel slope `[C]` (PyTorch `nn.PReLU(C).weight`) as `[C, 1, ..., 1]` for input rank `rank`.
+private func channelSlopeShape(_ x: Tensor, _ slope: Tensor, _ op: String) throws -> Tensor {
+    guard x.rank >= 2, slope.rank == 1, slope.count == x.shape[1] || slope.count == 1 else {
+        throw TensorError.shapeMismatch(op, x.shape, slope.shape, "expected x [N, C, ...] and a slope of C or 1 values")
+    }
+    return try slope.reshaped([slope.count] + [Int](repeating: 1, count: x.rank - 2))
+}
+
+/// PReLU with PyTorch's per-channel weight: `x >= 0 ? x : slope[c] * x` along axis 1.
+///
+/// - Parameters: x: `[N, C, ...]`; channelSlope: `[C]` or `[1]` (`nn.PReLU` weight).
+/// - Returns: shape `x.shape`.
+/// - Throws: `TensorError` naming both shapes when the slope does not hold C or 1 values.
+public func prelu(_ x: Tensor, channelSlope: Tensor) throws -> Tensor {
+    try prelu(x, slope: try channelSlopeShape(x, channelSlope, "prelu"))
+}
+
+/// Backward of per-channel PReLU.
+///
+/// - Parameters: gradOutput, input: `[N, C, ...]`; channelSlope: `[C]` or `[1]`.
+/// - Returns: gradients w.r.t. the input (shape `input.shape`) and the slope (shape `channelSlope.shape`).
+/// - Throws: `TensorError` naming the shapes when they do not match.
+public func preluBackward(gradOutput: Tensor, input: Tensor, channelSlope: Tensor) throws -> (input: Tensor, slope: Tensor) {
+    let b = try preluBackward(gradOutput: gradOutput, input: input,
+                              slope: try channelSlopeShape(input, channelSlope, "preluBackward"))
+    return (b.input, try b.slope.reshaped(channelSlope.shape))
+}
+
 /// Sigmoid: `1 / (1 + exp(-x))` element-wise.
 ///
 /// - Parameter x: any shape. - Returns: shape `x.shape`.
