@@ -116,3 +116,53 @@ import _TestSupport
                           analytic: try padBackward(gradOutput: gc, inputShape: x.shape, pads: crop, mode: mode))
     }
 }
+
+@Suite struct SliceTests {
+    /// (shape, starts, ends, axes, steps, expected output shape) following the ONNX Slice examples.
+    static let cases: [([Int], [Int], [Int], [Int]?, [Int]?, [Int])] = [
+        ([2, 4], [1, 0], [2, 3], [0, 1], [1, 2], [1, 2]),             // ONNX example 1: [[5, 7]]
+        ([2, 4], [0, 1], [-1, 1000], nil, nil, [1, 3]),               // ONNX example 2: [[2, 3, 4]]
+        ([3, 5, 6], [-1], [-1000], [1], [-2], [3, 3, 6]),             // backwards from the end
+        ([3, 5, 6], [1, -3], [Int.max, Int.max], [-1, 0], nil, [3, 5, 5]),
+        ([1, 2, 5, 6, 7], [1, 0, 2], [4, 6, 7], [2, 3, 4], [2, 3, 1], [1, 2, 2, 2, 5]),
+        ([4, 3], [5], [10], [0], nil, [0, 3]),
+    ]
+
+    @Test(arguments: cases)
+    func sliceMatchesIndexArithmetic(c: ([Int], [Int], [Int], [Int]?, [Int]?, [Int])) throws {
+        let x = Tensor.random(c.0, seed: 86)
+        let y = try slice(x, starts: c.1, ends: c.2, axes: c.3, steps: c.4)
+        #expect(y.shape == c.5)
+        // numpy-style reference: clamp like Python slicing, which ONNX Slice mirrors.
+        let rank = c.0.count
+        var ranges = c.0.map { Array(0..<$0) }
+        for (i, axis) in (c.3 ?? Array(0..<c.1.count)).enumerated() {
+            let a = axis < 0 ? axis + rank : axis, dim = c.0[a], step = c.4?[i] ?? 1
+            var idx: [Int] = []
+            var v = c.1[i] < 0 ? max(c.1[i] + dim, step > 0 ? 0 : -1) : min(c.1[i], step > 0 ? dim : dim - 1)
+            let end = c.2[i] < 0 ? max(c.2[i] >= -dim ? c.2[i] + dim : -1, -1) : min(c.2[i], dim)
+            while step > 0 ? v < end : v > end { if v >= 0 && v < dim { idx.append(v) }; v += step }
+            ranges[a] = idx
+        }
+        var expected: [Float] = []
+        func walk(_ axis: Int, _ index: [Int]) {
+            if axis == rank { expected.append(x[index]); return }
+            for i in ranges[axis] { walk(axis + 1, index + [i]) }
+        }
+        walk(0, [])
+        #expect(y.scalars == expected)
+        if y.count > 0 {
+            let g = Tensor.random(y.shape, seed: 87)
+            try checkGradient("slice \(c)", at: x, upstream: g, forward: { try slice($0, starts: c.1, ends: c.2, axes: c.3, steps: c.4) },
+                              analytic: try sliceBackward(gradOutput: g, inputShape: x.shape, starts: c.1, ends: c.2, axes: c.3, steps: c.4))
+        }
+    }
+
+    @Test func badArgumentsThrow() {
+        let x = Tensor.zeros([2, 3])
+        #expect(errorMessage { _ = try slice(x, starts: [0], ends: [1, 2]) } != nil)
+        #expect(errorMessage { _ = try slice(x, starts: [0], ends: [1], axes: [2]) } != nil)
+        #expect(errorMessage { _ = try slice(x, starts: [0], ends: [1], axes: [0], steps: [0]) } != nil)
+        #expect(errorMessage { _ = try slice(x, starts: [0, 0], ends: [1, 1], axes: [1, -1]) } != nil)
+    }
+}

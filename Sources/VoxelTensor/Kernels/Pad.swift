@@ -69,23 +69,28 @@ private struct PadPlan {
 ///   axis, or reflect pads not smaller than the axis.
 public func pad(_ x: Tensor, pads: [Int], mode: PadMode = .constant(0)) throws -> Tensor {
     let p = try PadPlan(shape: x.shape, pads: pads, mode: mode, op: "pad")
-    let count = p.outShape.product
-    if count == 0 { return Tensor.zeros(p.outShape) }
+    if case .constant(let v) = mode { return gatherAxes(x, outShape: p.outShape, maps: p.maps, fill: v) }
+    return gatherAxes(x, outShape: p.outShape, maps: p.maps, fill: 0)
+}
+
+/// `out[o] = x[maps[0][o0], maps[1][o1], ...]`, or `fill` where any map entry is -1. Tiles are
+/// chunks of output rows (all axes but the last).
+func gatherAxes(_ x: Tensor, outShape: [Int], maps: [[Int]], fill: Float) -> Tensor {
+    let count = outShape.product
+    if count == 0 { return Tensor.zeros(outShape) }
     if x.rank == 0 { return x }
-    let fill: Float
-    if case .constant(let v) = mode { fill = v } else { fill = 0 }
-    let inner = p.outShape[x.rank - 1], rows = count / inner
+    let inner = outShape[x.rank - 1], rows = count / inner
     let inStrides = x.strides
-    let outer = Array(p.outShape.dropLast())
-    let lastMap = p.maps[x.rank - 1]
-    return Tensor(shape: p.outShape) { out in
+    let outer = Array(outShape.dropLast())
+    let lastMap = maps[x.rank - 1]
+    return Tensor(shape: outShape) { out in
         let o = shared(out)
         x.withShared { src in
             Parallel.forRanges(rows, grain: max(1, elementwiseGrain / inner)) { range in
                 for r in range {
                     var rem = r, off = 0, inside = true
                     for k in stride(from: outer.count - 1, through: 0, by: -1) {
-                        let s = p.maps[k][rem % outer[k]]
+                        let s = maps[k][rem % outer[k]]
                         rem /= outer[k]
                         if s < 0 { inside = false } else { off += s * inStrides[k] }
                     }
@@ -110,14 +115,20 @@ public func padBackward(gradOutput: Tensor, inputShape: [Int], pads: [Int], mode
     guard gradOutput.shape == p.outShape else {
         throw TensorError.shapeMismatch("padBackward", gradOutput.shape, p.outShape, "gradient vs forward output")
     }
+    return scatterAxes(gradOutput, inputShape: inputShape, maps: p.maps)
+}
+
+/// The adjoint of `gatherAxes`: `result[maps[.][o]] += g[o]` (entries -1 dropped), zeros elsewhere.
+/// Leading axes whose maps are the identity split the work into disjoint input blocks.
+func scatterAxes(_ gradOutput: Tensor, inputShape: [Int], maps: [[Int]]) -> Tensor {
     var result = Tensor.zeros(inputShape)
     if result.count == 0 || gradOutput.count == 0 { return result }
     let rank = inputShape.count
-    // Leading axes without padding map one to one, so tiles over them write disjoint input blocks.
-    let lead = (0..<rank).first { pads[$0] != 0 || pads[rank + $0] != 0 } ?? rank
+    let outShape = maps.map(\.count)
+    let lead = (0..<rank).first { a in maps[a].count != inputShape[a] || maps[a].enumerated().contains { $0.offset != $0.element } } ?? rank
     let tiles = inputShape[..<lead].reduce(1, *)
-    let inBlock = inputShape[lead...].reduce(1, *), outBlock = p.outShape[lead...].reduce(1, *)
-    let outSub = Array(p.outShape[lead...]), maps = Array(p.maps[lead...])
+    let inBlock = inputShape[lead...].reduce(1, *), outBlock = outShape[lead...].reduce(1, *)
+    let outSub = Array(outShape[lead...]), subMaps = Array(maps[lead...])
     let inStrides = Array(Tensor.strides(for: inputShape)[lead...])
     result.scalars.withUnsafeMutableBufferPointer { rb in
         let r = shared(rb)
@@ -127,7 +138,7 @@ public func padBackward(gradOutput: Tensor, inputShape: [Int], pads: [Int], mode
                 for j in 0..<outBlock {
                     var rem = j, off = 0, inside = true
                     for k in stride(from: outSub.count - 1, through: 0, by: -1) {
-                        let s = maps[k][rem % outSub[k]]
+                        let s = subMaps[k][rem % outSub[k]]
                         rem /= outSub[k]
                         if s < 0 { inside = false; break }
                         off += s * inStrides[k]
