@@ -91,6 +91,12 @@ run("batchnorm eval", "batchnorm", {"x": q((2, c, 2, 3, 4)), "scale": q((c,)), "
 cases[-1]["tensors"]["mean"] = golden.tensor(mean.numpy())
 cases[-1]["tensors"]["variance"] = golden.tensor(var.numpy())
 
+# Group and instance normalisation (statistics from the input), with parameter gradients.
+run("group_norm 2 groups", "groupnorm", {"x": q((2, 4, 2, 3, 3)), "scale": q((4,)), "shift": q((4,))},
+    lambda x, w, b: F.group_norm(x, 2, w, b, eps=1e-5), ints={"groups": 2}, floats={"epsilon": 1e-5})
+run("instance_norm affine", "instancenorm", {"x": q((2, 3, 2, 3, 4)), "scale": q((3,)), "shift": q((3,))},
+    lambda x, w, b: F.instance_norm(x, weight=w, bias=b, eps=1e-5), floats={"epsilon": 1e-5})
+
 # Gemm with transposes, alpha, beta and broadcast C.
 for (ta, tb, alpha, beta, cshape, m, k, n) in [(0, 0, 1.0, 1.0, (5,), 3, 4, 5), (1, 0, 0.5, 2.0, (3, 5), 3, 4, 5),
                                                (0, 1, 1.5, -1.0, (3, 1), 3, 6, 4), (1, 1, -0.75, 0.5, (1,), 2, 5, 17)]:

@@ -57,3 +57,31 @@ import _TestSupport
                                                       variance: variance, scale: scale, shift: shift) } != nil)
     }
 }
+
+@Suite struct GroupNormTests {
+    @Test(arguments: [1, 2, 4])
+    func backwardMatchesFiniteDifferences(groups: Int) throws {
+        let x = Tensor.random([2, 4, 2, 2, 3], seed: 101)
+        let scale = Tensor.random([4], seed: 102), shift = Tensor.random([4], seed: 103)
+        let g = Tensor.random(x.shape, seed: 104)
+        let b = try groupNormBackward(gradOutput: g, input: x, groups: groups, scale: scale, epsilon: 1e-3)
+        // Smooth in x; groups of 12..48 values of variance ~1/3, so curvature is moderate at eps = 1e-2.
+        try checkGradient("groupNorm x G\(groups)", at: x, upstream: g, rtol: 5e-3,
+                          forward: { try groupNorm($0, groups: groups, scale: scale, shift: shift, epsilon: 1e-3) }, analytic: b.input)
+        try checkGradient("groupNorm scale G\(groups)", at: scale, upstream: g,
+                          forward: { try groupNorm(x, groups: groups, scale: $0, shift: shift, epsilon: 1e-3) }, analytic: b.scale)
+        try checkGradient("groupNorm shift G\(groups)", at: shift, upstream: g,
+                          forward: { try groupNorm(x, groups: groups, scale: scale, shift: $0, epsilon: 1e-3) }, analytic: b.shift)
+    }
+
+    @Test func instanceNormNormalisesEachChannel() throws {
+        let x = Tensor.random([2, 3, 3, 4, 5], in: 2...5, seed: 105)
+        let y = try instanceNorm(x, scale: Tensor(shape: [3], repeating: 1), shift: Tensor.zeros([3]))
+        let mean = try reduceMean(y, axes: [2, 3, 4]), sq = try reduceMean(try mul(y, y), axes: [2, 3, 4])
+        #expect(mean.scalars.allSatisfy { abs($0) < 1e-5 })
+        // Variance 1 minus the epsilon share: var / (var + 1e-5) with var ~ 0.75.
+        #expect(sq.scalars.allSatisfy { abs($0 - 1) < 1e-4 })
+        #expect(errorMessage { _ = try groupNorm(x, groups: 2, scale: Tensor.zeros([3]), shift: Tensor.zeros([3])) } != nil)
+        #expect(errorMessage { _ = try instanceNorm(x, scale: Tensor.zeros([4]), shift: Tensor.zeros([3])) }?.contains("[4]") == true)
+    }
+}

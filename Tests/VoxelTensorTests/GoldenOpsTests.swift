@@ -84,6 +84,19 @@ import _TestSupport
             r["y"] = try batchNorm(x, mean: mean, variance: variance, scale: scale, shift: shift, epsilon: eps)
             let b = try batchNormBackward(gradOutput: gy, input: x, mean: mean, variance: variance, scale: scale, epsilon: eps)
             r["g_x"] = b.input; r["g_scale"] = b.scale; r["g_shift"] = b.shift
+        case "groupnorm", "instancenorm":
+            let x = try c.tensor("x"), scale = try c.tensor("scale"), shift = try c.tensor("shift")
+            let eps = c.float("epsilon", 1e-5)
+            if c.op == "groupnorm" {
+                let groups = c.int("groups", 1)
+                r["y"] = try groupNorm(x, groups: groups, scale: scale, shift: shift, epsilon: eps)
+                let b = try groupNormBackward(gradOutput: gy, input: x, groups: groups, scale: scale, epsilon: eps)
+                r["g_x"] = b.input; r["g_scale"] = b.scale; r["g_shift"] = b.shift
+            } else {
+                r["y"] = try instanceNorm(x, scale: scale, shift: shift, epsilon: eps)
+                let b = try instanceNormBackward(gradOutput: gy, input: x, scale: scale, epsilon: eps)
+                r["g_x"] = b.input; r["g_scale"] = b.scale; r["g_shift"] = b.shift
+            }
         case "gemm":
             let a = try c.tensor("a"), b = try c.tensor("b"), cc = try c.tensor("c")
             let tA = c.int("transA", 0) == 1, tB = c.int("transB", 0) == 1
