@@ -8,12 +8,14 @@
 
 /// An element-wise binary op on broadcast operands.
 public enum BinaryOp: Sendable, Hashable, CustomStringConvertible {
+    /// `a + b`, `a - b`, `a * b`, `a / b`.
     case add, sub, mul, div
     /// `a >= 0 ? a : a * b` (PReLU with slope `b`).
     case prelu
     /// `a` (the second operand only shapes the output; used for Expand).
     case first
 
+    /// The op's name, used in error messages.
     public var description: String {
         switch self {
         case .add: return "add"

@@ -8,6 +8,7 @@
 
 /// What a reduction computes.
 public enum ReduceKind: Sendable, Hashable {
+    /// The sum, the mean (sum / reduced count) or the maximum (NaN if any element is NaN).
     case sum, mean, max
 }
 
