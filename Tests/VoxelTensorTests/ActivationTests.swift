@@ -65,7 +65,7 @@ import _TestSupport
         try checkGradient("softmax \(axis)", at: xs, upstream: gs, forward: { try softmax($0, axis: axis) },
                           analytic: try softmaxBackward(gradOutput: gs, output: y, axis: axis))
         let ly = try logSoftmax(xs, axis: axis)
-        #expect(allClose(ly.scalars, y.scalars.map { Foundation_log($0) }, rtol: 1e-5, atol: 1e-6))
+        #expect(allClose(ly.scalars, y.scalars.map { naturalLog($0) }, rtol: 1e-5, atol: 1e-6))
         try checkGradient("logSoftmax \(axis)", at: xs, upstream: gs, forward: { try logSoftmax($0, axis: axis) },
                           analytic: try logSoftmaxBackward(gradOutput: gs, output: ly, axis: axis))
     }
@@ -83,4 +83,4 @@ import _TestSupport
 }
 
 import Foundation
-private func Foundation_log(_ x: Float) -> Float { Foundation.log(x) }
+private func naturalLog(_ x: Float) -> Float { Foundation.log(x) }
