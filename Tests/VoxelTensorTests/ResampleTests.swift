@@ -62,3 +62,38 @@ struct ResampleCase: CustomStringConvertible, Sendable {
         #expect(errorMessage { _ = try resize3dBackward(gradOutput: Tensor.zeros([1, 2, 4, 4, 4]), inputShape: [1, 1, 2, 2, 2]) } != nil)
     }
 }
+
+/// onnxruntime Resize cases from `Tests/Fixtures/onnxruntime/resize.json` (written by
+/// `Scripts/make_resize_fixtures.py`). Tolerance 1e-5 relative + 1e-6 absolute: nearest must be exact
+/// (same index rule) and linear differs only in Float rounding order on values of magnitude <= 2.
+@Suite struct ONNXResizeTests {
+    static let names: [String] = (try? GoldenFile.load("onnxruntime/resize.json"))?.cases.map(\.name) ?? ["<resize.json missing>"]
+
+    @Test(arguments: names)
+    func matchesOnnxRuntime(name: String) throws {
+        let file = try GoldenFile.load("onnxruntime/resize.json")
+        guard let c = file.cases.first(where: { $0.name == name }) else { Issue.record("case \(name) not found"); return }
+        let x = try c.tensor("x"), expected = try c.tensor("y")
+        let mode: ResampleMode = c.strings["mode"] == "nearest" ? .nearest : .trilinear
+        guard let transform = ResizeCoordinateTransform(rawValue: c.strings["coordinate_transformation_mode"] ?? ""),
+              let rounding = NearestRounding(rawValue: c.strings["nearest_mode"] ?? "") else {
+            Issue.record("\(name): unknown attributes \(c.strings)"); return
+        }
+        let size = Size3(c.ints("sizes", [])) ?? Size3(1)
+        let scales = c.floats["scales"]
+        let y = try resize3d(x, size: size, mode: mode, coordinates: transform, nearestRounding: rounding, scales: scales)
+        #expect(y.shape == expected.shape)
+        guard y.shape == expected.shape else { return }
+        let close = allClose(y.scalars, expected.scalars, rtol: 1e-5, atol: 1e-6)
+        #expect(close, "\(name): max diff \(maxAbsDifference(y.scalars, expected.scalars))")
+        let ref = try resize3dReference(x, size: size, mode: mode, coordinates: transform, nearestRounding: rounding, scales: scales)
+        #expect(allClose(y.scalars, ref.scalars, rtol: 1e-6, atol: 1e-6))
+        // The backward is the adjoint: <resize(x), g> == <x, resizeBackward(g)> (Double sums, Float terms).
+        let g = Tensor.random(y.shape, seed: 95)
+        let gx = try resize3dBackward(gradOutput: g, inputShape: x.shape, mode: mode, coordinates: transform,
+                                      nearestRounding: rounding, scales: scales)
+        let lhs = zip(y.scalars, g.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let rhs = zip(x.scalars, gx.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        #expect(abs(lhs - rhs) <= 1e-4 * max(1, abs(lhs)), "\(name): adjoint \(lhs) vs \(rhs)")
+    }
+}

@@ -19,49 +19,76 @@ public enum ResampleMode: String, Sendable, Hashable, CaseIterable {
     case trilinear
 }
 
+/// Which convention maps output coordinates to input coordinates.
+enum ResampleRule: Sendable {
+    /// PyTorch `F.interpolate` (see the file comment).
+    case pytorch(alignCorners: Bool)
+    /// ONNX Resize `coordinate_transformation_mode` and `nearest_mode` (see Resample+ONNX.swift).
+    case onnx(ResizeCoordinateTransform, NearestRounding)
+}
+
 /// Source taps along one axis: output o reads i0[o] with weight 1 - w1[o] and i1[o] with weight w1[o].
-private struct ResampleAxis {
+struct ResampleAxis: Sendable {
     var inSize: Int, outSize: Int
     var i0: [Int], i1: [Int], w1: [Float]
 
-    init(inSize: Int, outSize: Int, mode: ResampleMode, alignCorners: Bool, scale explicit: Double?) {
+    init(inSize: Int, outSize: Int, mode: ResampleMode, rule: ResampleRule, scale explicit: Double?) {
         self.inSize = inSize
         self.outSize = outSize
-        let scale: Float
-        if alignCorners && mode == .trilinear {
-            scale = outSize > 1 ? Float(inSize - 1) / Float(outSize - 1) : 0
-        } else if let s = explicit, s > 0 {
-            scale = Float(1.0 / s)
-        } else {
-            scale = Float(inSize) / Float(outSize)
-        }
         var i0 = [Int](repeating: 0, count: outSize), i1 = i0, w1 = [Float](repeating: 0, count: outSize)
-        for o in 0..<outSize {
-            switch mode {
-            case .nearest:
-                let s = min(Int((Float(o) * scale).rounded(.down)), inSize - 1)
-                i0[o] = s; i1[o] = s; w1[o] = 0
-            case .trilinear where outSize == inSize:
-                // PyTorch's linear kernels leave an axis whose size does not change untouched, even
-                // when an explicit scale factor says otherwise.
-                i0[o] = o; i1[o] = o; w1[o] = 0
-            case .trilinear:
-                let src = alignCorners ? scale * Float(o) : max(0, scale * (Float(o) + 0.5) - 0.5)
-                let lo = min(Int(src), inSize - 1)
-                i0[o] = lo
-                i1[o] = lo < inSize - 1 ? lo + 1 : lo
-                w1[o] = lo < inSize - 1 ? src - Float(lo) : 0
+        switch rule {
+        case .onnx(let transform, let rounding):
+            for o in 0..<outSize {
+                let src = onnxSourceCoordinate(o, inSize: inSize, outSize: outSize, transform: transform, scale: explicit)
+                switch mode {
+                case .nearest:
+                    let s = min(max(rounding.apply(src), 0), inSize - 1)
+                    i0[o] = s; i1[o] = s
+                case .trilinear:
+                    // onnxruntime clamps the source coordinate into the input before interpolating.
+                    let c = min(max(src, 0), Float(inSize - 1))
+                    let lo = min(Int(c), inSize - 1)
+                    i0[o] = lo
+                    i1[o] = lo < inSize - 1 ? lo + 1 : lo
+                    w1[o] = lo < inSize - 1 ? c - Float(lo) : 0
+                }
+            }
+        case .pytorch(let alignCorners):
+            let scale: Float
+            if alignCorners && mode == .trilinear {
+                scale = outSize > 1 ? Float(inSize - 1) / Float(outSize - 1) : 0
+            } else if let s = explicit, s > 0 {
+                scale = Float(1.0 / s)
+            } else {
+                scale = Float(inSize) / Float(outSize)
+            }
+            for o in 0..<outSize {
+                switch mode {
+                case .nearest:
+                    let s = min(Int((Float(o) * scale).rounded(.down)), inSize - 1)
+                    i0[o] = s; i1[o] = s; w1[o] = 0
+                case .trilinear where outSize == inSize:
+                    // PyTorch's linear kernels leave an axis whose size does not change untouched, even
+                    // when an explicit scale factor says otherwise.
+                    i0[o] = o; i1[o] = o; w1[o] = 0
+                case .trilinear:
+                    let src = alignCorners ? scale * Float(o) : max(0, scale * (Float(o) + 0.5) - 0.5)
+                    let lo = min(Int(src), inSize - 1)
+                    i0[o] = lo
+                    i1[o] = lo < inSize - 1 ? lo + 1 : lo
+                    w1[o] = lo < inSize - 1 ? src - Float(lo) : 0
+                }
             }
         }
         self.i0 = i0; self.i1 = i1; self.w1 = w1
     }
 }
 
-private struct ResamplePlan {
+struct ResamplePlan: Sendable {
     var n: Int, c: Int, d: ResampleAxis, h: ResampleAxis, w: ResampleAxis
     var outShape: [Int] { [n, c, d.outSize, h.outSize, w.outSize] }
 
-    init(op: String, shape: [Int], size: Size3, mode: ResampleMode, alignCorners: Bool, scales: [Double]?) throws {
+    init(op: String, shape: [Int], size: Size3, mode: ResampleMode, rule: ResampleRule, scales: [Double]?) throws {
         guard shape.count == 5 else { throw TensorError("\(op): expected a 5D tensor [N, C, D, H, W], got shape \(shape)") }
         guard size.d >= 1, size.h >= 1, size.w >= 1 else { throw TensorError("\(op): output size \(size) must be positive") }
         guard shape[2] >= 1, shape[3] >= 1, shape[4] >= 1 else { throw TensorError("\(op): cannot resample the empty grid \(shape)") }
@@ -69,9 +96,9 @@ private struct ResamplePlan {
             throw TensorError("\(op): scales \(scales) must be three positive numbers (D, H, W)")
         }
         n = shape[0]; c = shape[1]
-        d = ResampleAxis(inSize: shape[2], outSize: size.d, mode: mode, alignCorners: alignCorners, scale: scales?[0])
-        h = ResampleAxis(inSize: shape[3], outSize: size.h, mode: mode, alignCorners: alignCorners, scale: scales?[1])
-        w = ResampleAxis(inSize: shape[4], outSize: size.w, mode: mode, alignCorners: alignCorners, scale: scales?[2])
+        d = ResampleAxis(inSize: shape[2], outSize: size.d, mode: mode, rule: rule, scale: scales?[0])
+        h = ResampleAxis(inSize: shape[3], outSize: size.h, mode: mode, rule: rule, scale: scales?[1])
+        w = ResampleAxis(inSize: shape[4], outSize: size.w, mode: mode, rule: rule, scale: scales?[2])
     }
 }
 
@@ -85,7 +112,13 @@ private struct ResamplePlan {
 /// - Throws: `TensorError` when x is not 5D with a non-empty grid, or size/scales are not positive.
 public func resize3d(_ x: Tensor, size: Size3, mode: ResampleMode = .trilinear, alignCorners: Bool = false,
                      scales: [Double]? = nil) throws -> Tensor {
-    let p = try ResamplePlan(op: "resize3d", shape: x.shape, size: size, mode: mode, alignCorners: alignCorners, scales: scales)
+    let p = try ResamplePlan(op: "resize3d", shape: x.shape, size: size, mode: mode,
+                             rule: .pytorch(alignCorners: alignCorners), scales: scales)
+    return resampleForward(x, p, mode)
+}
+
+/// The resampling kernel for a validated plan.
+func resampleForward(_ x: Tensor, _ p: ResamplePlan, _ mode: ResampleMode) -> Tensor {
     if p.outShape.product == 0 { return Tensor.zeros(p.outShape) }
     let Di = p.d.inSize, Hi = p.h.inSize, Wi = p.w.inSize
     let Do = p.d.outSize, Ho = p.h.outSize, Wo = p.w.outSize
@@ -156,7 +189,12 @@ public func resize3dBackward(gradOutput: Tensor, inputShape: [Int], mode: Resamp
     }
     let size = Size3(gradOutput.shape[2], gradOutput.shape[3], gradOutput.shape[4])
     let p = try ResamplePlan(op: "resize3dBackward", shape: inputShape, size: size, mode: mode,
-                             alignCorners: alignCorners, scales: scales)
+                             rule: .pytorch(alignCorners: alignCorners), scales: scales)
+    return try resampleBackward(gradOutput, p, inputShape: inputShape)
+}
+
+/// The adjoint kernel for a validated plan; throws when the gradient does not fit it.
+func resampleBackward(_ gradOutput: Tensor, _ p: ResamplePlan, inputShape: [Int]) throws -> Tensor {
     guard gradOutput.shape == p.outShape else {
         throw TensorError.shapeMismatch("resize3dBackward", gradOutput.shape, p.outShape, "gradient vs forward output")
     }
@@ -206,12 +244,18 @@ public func resize3dBackward(gradOutput: Tensor, inputShape: [Int], mode: Resamp
     return result
 }
 
-/// Naive resampling (eight taps per output voxel, Double arithmetic): the oracle for tests. Same
-/// contract as `resize3d(_:size:mode:alignCorners:scales:)`.
+/// Naive resampling (eight taps per output voxel, Double arithmetic): the oracle for the kernels'
+/// arithmetic (coordinates are pinned by PyTorch and onnxruntime golden cases). Same contract as
+/// `resize3d(_:size:mode:alignCorners:scales:)`.
 public func resize3dReference(_ x: Tensor, size: Size3, mode: ResampleMode = .trilinear, alignCorners: Bool = false,
                               scales: [Double]? = nil) throws -> Tensor {
     let p = try ResamplePlan(op: "resize3dReference", shape: x.shape, size: size, mode: mode,
-                             alignCorners: alignCorners, scales: scales)
+                             rule: .pytorch(alignCorners: alignCorners), scales: scales)
+    return resampleReference(x, p)
+}
+
+/// The naive kernel for a validated plan.
+func resampleReference(_ x: Tensor, _ p: ResamplePlan) -> Tensor {
     var out = Tensor.zeros(p.outShape)
     for n in 0..<p.n { for c in 0..<p.c {
         for od in 0..<p.d.outSize { for oh in 0..<p.h.outSize { for ow in 0..<p.w.outSize {
