@@ -1,5 +1,6 @@
 // Trilinear and nearest resampling of [N, C, D, H, W] to any output size (PyTorch F.interpolate
-// semantics), with the adjoint (backward) pass and a naive reference.
+// semantics; ONNX Resize conventions in Resample+ONNX.swift), with the adjoint (backward) pass and a
+// naive reference.
 //
 // Coordinates per axis (PyTorch upsample kernels, computed in Float as PyTorch does for Float input):
 //   scale = alignCorners ? (in - 1) / (out - 1) (0 when out == 1) : (explicit scale ? 1 / s : in / out)
