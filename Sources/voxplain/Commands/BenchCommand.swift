@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Voxplain
+
+/// `voxplain bench`: engine throughput as GFLOP/s and % of this machine's measured FMA peak.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure peak FMA throughput and conv3d forward/backward GFLOP/s on standard layers.")
+
+    @Flag(help: "Print machine-readable JSON instead of a table.")
+    var json = false
+
+    @Flag(help: "Fewer repetitions (noisier, faster).")
+    var quick = false
+
+    @Option(help: "Only layers whose label contains this text (e.g. '64->64').")
+    var only: String?
+
+    @Option(help: "Comma-separated passes: forward, backwardInput, backwardWeight.")
+    var passes: String = "forward,backwardInput,backwardWeight"
+
+    func run() throws {
+        let layers = BenchLayer.standard.filter { only == nil || $0.label.contains(only!) }
+        let passSet = Set(passes.split(separator: ",").map { String($0) })
+        let progress = isatty(2) != 0
+        let report = try Bench.run(quick: quick, layers: layers, passes: passSet) { line in
+            if progress { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(report), as: UTF8.self))
+            return
+        }
+        print(String(format: "peak FMA: %.1f GFLOP/s one core, %.1f GFLOP/s on %d cores",
+                     report.peakOneCoreGFLOPS, report.peakAllCoresGFLOPS, report.threads))
+        print("layer".padding(toLength: 24, withPad: " ", startingAt: 0) + " pass            time ms   GFLOP/s  % peak")
+        for r in report.results {
+            print(r.layer.padding(toLength: 24, withPad: " ", startingAt: 0) + " "
+                  + r.pass.padding(toLength: 15, withPad: " ", startingAt: 0)
+                  + String(format: " %9.2f %9.1f %7.1f", r.milliseconds, r.gflops, r.percentOfPeak))
+        }
+        print(String(format: "peak memory: %.0f MiB", report.peakMemoryMiB))
+    }
+}
