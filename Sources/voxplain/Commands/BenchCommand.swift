@@ -14,14 +14,19 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Fewer repetitions (noisier, faster).")
     var quick = false
 
-    @Option(help: "Only layers whose label contains this text (e.g. '64->64').")
+    @Option(help: "Only the layer with exactly this label, or else layers whose label contains it (e.g. '64->64').")
     var only: String?
 
     @Option(help: "Comma-separated passes: forward, backwardInput, backwardWeight.")
     var passes: String = "forward,backwardInput,backwardWeight"
 
     func run() throws {
-        let layers = BenchLayer.standard.filter { only == nil || $0.label.contains(only!) }
+        var layers = BenchLayer.standard
+        if let only {
+            let exact = layers.filter { $0.label == only }
+            layers = exact.isEmpty ? layers.filter { $0.label.contains(only) } : exact
+            if layers.isEmpty { throw ValidationError("no benchmark layer matches '\(only)'") }
+        }
         let passSet = Set(passes.split(separator: ",").map { String($0) })
         let progress = isatty(2) != 0
         let report = try Bench.run(quick: quick, layers: layers, passes: passSet) { line in
