@@ -37,7 +37,7 @@ struct ConvCase: CustomStringConvertible, Sendable {
         ConvCase(name: "groups 2", cin: 8, cout: 12, size: Size3(4, 5, 6), kernel: 3, padding: 1, groups: 2),
         ConvCase(name: "depthwise x2", cin: 6, cout: 12, size: Size3(4, 5, 6), kernel: 3, padding: 1, groups: 6),
         ConvCase(name: "batch 3", batch: 3, cin: 2, cout: 3, size: Size3(4, 4, 5), kernel: 3, padding: 1),
-        ConvCase(name: "mixed k s d", cin: 3, cout: 9, size: Size3(7, 6, 11), kernel: Size3(3, 1, 2),
+        ConvCase(name: "mixed k s d", cin: 3, cout: 20, size: Size3(7, 6, 11), kernel: Size3(3, 1, 2),
                  stride: Size3(2, 1, 3), padding: [1, 0, 1, 0, 2, 1], dilation: Size3(1, 2, 1)),
         ConvCase(name: "cout 33 W17", cin: 9, cout: 33, size: Size3(3, 4, 17), kernel: 3, padding: 1),
         ConvCase(name: "stride 3 > kernel 2", cin: 2, cout: 4, size: Size3(8, 7, 8), kernel: 2, stride: 3, padding: 1),

@@ -28,6 +28,14 @@
 ///   the input and weight shapes do not fit together.
 public func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: [Int], stride: Size3 = 1,
                                 padding: Padding3 = 0, dilation: Size3 = 1, groups: Int = 1) throws -> Tensor {
+    try conv3dBackwardInput(gradOutput: gradOutput, weight: weight, inputShape: inputShape, stride: stride,
+                            padding: padding, dilation: dilation, groups: groups, isa: Conv3DEngine.isa)
+}
+
+/// `conv3dBackwardInput` on a given instruction set (AVX-512 falls back to AVX2 when the CPU lacks it).
+func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: [Int], stride: Size3,
+                         padding: Padding3, dilation: Size3, groups: Int, isa requested: ConvISA) throws -> Tensor {
+    let isa: ConvISA = requested == .avx512 && Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2
     let op = "conv3dBackwardInput"
     let geo = try Conv3DGeometry(op: op, inputShape: inputShape, weightShape: weight.shape, stride: stride,
                                  padding: padding, dilation: dilation, groups: groups)
@@ -65,7 +73,9 @@ public func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: 
                 kidx.append((a.k * K.h + b.k) * K.w + c.k)
             }}}
             let taps = K.product
-            let packed = DirectWeights(groups: groups, inPerGroup: coutG, outPerGroup: cinG, taps: offsets.count) { g, ci, co, t in
+            let block = DirectWeights.preferredBlock(outPerGroup: cinG, isa: isa)
+            let packed = DirectWeights(groups: groups, inPerGroup: coutG, outPerGroup: cinG, taps: offsets.count,
+                                       block: block) { g, ci, co, t in
                 w[((g * coutG + co) * cinG + ci) * taps + kidx[t]]
             }
             let grid = DirectGrid(count: count, srcOrigin: (qb.d * Q.h + qb.h) * Q.w + qb.w,
@@ -75,7 +85,7 @@ public func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: 
             phases.append(Phase(taps: offsets, weights: packed, grid: grid))
         }}}
     }
-    var scratch = [Float](repeating: 0, count: geo.outChannels * Q.product)
+    var scratch = [Float](repeating: 0, count: geo.outChannels * Q.product + directSourceSlack)
     return Tensor(shape: geo.inputShape) { gx in
         gradOutput.scalars.withUnsafeBufferPointer { gy in
             scratch.withUnsafeMutableBufferPointer { sBuf in
@@ -87,7 +97,7 @@ public func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: 
                         runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: Q.product, taps: phase.taps,
                                   weights: phase.weights, grid: phase.grid,
                                   dst: gx.baseAddress! + n * geo.inChannels * I.product, dstChannelStride: I.product,
-                                  bias: nil, activation: .identity)
+                                  bias: nil, activation: .identity, isa: isa)
                     }
                 }
             }

@@ -1,3 +1,5 @@
+import VoxelTensorAVX512
+
 // The register-blocked direct convolution engine shared by the conv3d forward pass and the
 // input-gradient (transposed) pass.
 //
@@ -24,23 +26,25 @@
 /// Output positions per micro-tile (12 accumulators with `convBlock` = 16).
 @usableFromInline let convTileW = 6
 
-/// Weights packed for the direct engine: `[groups][blocks][inPerGroup][taps][16]`, zero past the
-/// last output channel of a group.
+/// Weights packed for the direct engine: `[groups][blocks][inPerGroup][taps][block]`, zero past the
+/// last output channel of a group. `block` is 16 (AVX2: two SIMD8; AVX-512: one SIMD16) or 32
+/// (AVX-512: two SIMD16); the AVX2 kernel runs a 32-block as two 16-halves.
 @usableFromInline struct DirectWeights: Sendable {
-    @usableFromInline let groups: Int, inPerGroup: Int, outPerGroup: Int, taps: Int, blocks: Int
+    @usableFromInline let groups: Int, inPerGroup: Int, outPerGroup: Int, taps: Int, blocks: Int, block: Int
     @usableFromInline let data: [Float]
 
     /// Packs from a getter `value(g, coLocal, ciLocal, tap)`.
-    @usableFromInline init(groups: Int, inPerGroup: Int, outPerGroup: Int, taps: Int,
+    @usableFromInline init(groups: Int, inPerGroup: Int, outPerGroup: Int, taps: Int, block: Int = convBlock,
                            value: (Int, Int, Int, Int) -> Float) {
         self.groups = groups; self.inPerGroup = inPerGroup; self.outPerGroup = outPerGroup; self.taps = taps
-        let blocks = (outPerGroup + convBlock - 1) / convBlock
+        self.block = block
+        let blocks = (outPerGroup + block - 1) / block
         self.blocks = blocks
-        var data = [Float](repeating: 0, count: groups * blocks * inPerGroup * taps * convBlock)
+        var data = [Float](repeating: 0, count: groups * blocks * inPerGroup * taps * block)
         var i = 0
         for g in 0..<groups { for b in 0..<blocks { for ci in 0..<inPerGroup { for t in 0..<taps {
-            for l in 0..<convBlock {
-                let co = b * convBlock + l
+            for l in 0..<block {
+                let co = b * block + l
                 if co < outPerGroup { data[i] = value(g, co, ci, t) }
                 i += 1
             }
@@ -48,9 +52,18 @@
         self.data = data
     }
 
+    /// The block width the engine should pack for: 32 when AVX-512 runs and groups are wide.
+    @usableFromInline static func preferredBlock(outPerGroup: Int, isa: ConvISA) -> Int {
+        isa == .avx512 && outPerGroup > 16 ? 32 : 16
+    }
+
     /// Offset of block (g, b) in `data`.
-    @inlinable func blockOffset(_ g: Int, _ b: Int) -> Int { (g * blocks + b) * inPerGroup * taps * convBlock }
+    @inlinable func blockOffset(_ g: Int, _ b: Int) -> Int { (g * blocks + b) * inPerGroup * taps * block }
 }
+
+/// Floats of slack every source buffer of `runDirect` must have after its last element: the AVX-512
+/// kernel reads (never stores) up to 8 columns of stride 2 past a row's last valid column.
+@usableFromInline let directSourceSlack = 64
 
 /// An affine 3D grid of positions: where each position reads in the source and writes in the output.
 @usableFromInline struct DirectGrid: Sendable {
@@ -108,7 +121,7 @@ func scatterLanes(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ stride:
 /// `src` points at the group's first source channel; `w` at the block's packed weights.
 @inline(__always) @usableFromInline
 func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: Int,
-                     taps: UnsafePointer<Int>, tapCount: Int, w: UnsafePointer<Float>,
+                     taps: UnsafePointer<Int>, tapCount: Int, w: UnsafePointer<Float>, wStride: Int,
                      b0: Int, b1: Int, b2: Int, b3: Int, b4: Int, b5: Int,
                      bias0: SIMD8<Float>, bias1: SIMD8<Float>,
                      dst: UnsafeMutablePointer<Float>, d: (Int, Int, Int, Int, Int, Int), valid: Int,
@@ -122,7 +135,7 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
         for t in 0..<tapCount {
             let o = taps[t]
             let w0 = loadVector(wp), w1 = loadVector(wp + 8)
-            wp += 16
+            wp += wStride
             let x0 = SIMD8<Float>(repeating: p0[o])
             a00 = a00.addingProduct(x0, w0); a01 = a01.addingProduct(x0, w1)
             let x1 = SIMD8<Float>(repeating: p1[o])
@@ -154,32 +167,38 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
 
 /// Runs the direct engine for one batch item over one grid.
 ///
-/// - `src`: padded source `[groups * inPerGroup][srcChannelStride]`.
+/// - `src`: padded source `[groups * inPerGroup][srcChannelStride]` followed by `directSourceSlack`
+///   readable floats.
 /// - `dst`: output `[groups * outPerGroup][dstChannelStride]`; every grid position of every output
 ///   channel is written.
+/// - `isa`: AVX-512 needs `weights.block` packed for it and a W source step of 1 or 2; otherwise the
+///   AVX2 kernel runs (it reads 16-channel halves of 32-blocks).
 @usableFromInline func runDirect(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
                                  weights: DirectWeights, grid: DirectGrid,
                                  dst: UnsafeMutablePointer<Float>, dstChannelStride: Int,
-                                 bias: [Float]?, activation: Activation) {
+                                 bias: [Float]?, activation: Activation, isa: ConvISA) {
     precondition(taps.count == weights.taps, "direct conv: tap table and packed weights disagree")
     let G = grid.count
-    let positions = G.product
-    if positions == 0 { return }
-    // Slabs: whole (pd, ph-chunk) rows, about 1-2k positions each, fixed by the shape.
+    if G.product == 0 { return }
+    let block = weights.block
+    var biasPadded = [Float](repeating: 0, count: weights.groups * weights.blocks * block)
+    if let bias {
+        for g in 0..<weights.groups { for co in 0..<weights.outPerGroup {
+            biasPadded[g * weights.blocks * block + co] = bias[g * weights.outPerGroup + co]
+        }}
+    }
+    if isa == .avx512 && direct512Supports(colSrcStep: grid.srcStep.w) {
+        runDirect512(src: src, srcChannelStride: srcChannelStride, taps: taps, weights: weights, grid: grid,
+                     dst: dst, dstChannelStride: dstChannelStride, bias: biasPadded, activation: activation)
+        return
+    }
+    // AVX2: slabs of whole (pd, ph-chunk) rows, about 1-2k positions each, fixed by the shape.
     let rowsPerSlab = max(1, min(G.h, 1536 / max(1, G.w)))
     let slabsPerPlane = (G.h + rowsPerSlab - 1) / rowsPerSlab
     let slabs = G.d * slabsPerPlane
-    let tiles = weights.groups * weights.blocks * slabs
+    let halves = block / convBlock
+    let tiles = weights.groups * weights.blocks * halves * slabs
     let srcP = SharedConstPointer(src), dstP = SharedPointer(dst)
-    let biasPadded: [Float] = {
-        var b = [Float](repeating: 0, count: weights.groups * weights.blocks * convBlock)
-        if let bias {
-            for g in 0..<weights.groups { for co in 0..<weights.outPerGroup {
-                b[(g * weights.blocks) * convBlock + co] = bias[g * weights.outPerGroup + co]
-            }}
-        }
-        return b
-    }()
     taps.withUnsafeBufferPointer { tapBuf in
         weights.data.withUnsafeBufferPointer { wBuf in
             biasPadded.withUnsafeBufferPointer { bBuf in
@@ -187,17 +206,21 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
                 let bP = SharedConstPointer(bBuf.baseAddress!)
                 Parallel.forEach(tiles) { tile in
                     let slab = tile % slabs
-                    let gb = tile / slabs
+                    let gbh = tile / slabs
+                    let half = gbh % halves, gb = gbh / halves
                     let g = gb / weights.blocks, b = gb % weights.blocks
                     let pd = slab / slabsPerPlane
                     let h0 = (slab % slabsPerPlane) * rowsPerSlab
                     let h1 = min(G.h, h0 + rowsPerSlab)
                     let count = (h1 - h0) * G.w
-                    let validChannels = min(convBlock, weights.outPerGroup - b * convBlock)
+                    let co0 = b * block + half * convBlock
+                    let validChannels = min(convBlock, weights.outPerGroup - co0)
+                    if validChannels <= 0 { return }
                     let srcG = srcP + g * weights.inPerGroup * srcChannelStride
-                    let dstG = dstP + (g * weights.outPerGroup + b * convBlock) * dstChannelStride
-                    let wBlock = wP + weights.blockOffset(g, b)
-                    let bias0 = loadVector(bP + gb * convBlock), bias1 = loadVector(bP + gb * convBlock + 8)
+                    let dstG = dstP + (g * weights.outPerGroup + co0) * dstChannelStride
+                    let wBlock = wP + weights.blockOffset(g, b) + half * convBlock
+                    let bias0 = loadVector(bP + gb * block + half * convBlock)
+                    let bias1 = loadVector(bP + gb * block + half * convBlock + 8)
                     let srcD = grid.srcOrigin + pd * grid.srcStep.d
                     let dstD = grid.dstOrigin + pd * grid.dstStep.d
                     @inline(__always) func offsets(_ q: Int) -> (Int, Int) {
@@ -212,7 +235,7 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
                         let (s2, d2) = offsets(min(q + 2, last)), (s3, d3) = offsets(min(q + 3, last))
                         let (s4, d4) = offsets(min(q + 4, last)), (s5, d5) = offsets(min(q + 5, last))
                         directMicroTile(src: srcG, channelStride: srcChannelStride, channels: weights.inPerGroup,
-                                        taps: tapP.base, tapCount: weights.taps, w: wBlock,
+                                        taps: tapP.base, tapCount: weights.taps, w: wBlock, wStride: block,
                                         b0: s0, b1: s1, b2: s2, b3: s3, b4: s4, b5: s5,
                                         bias0: bias0, bias1: bias1,
                                         dst: dstG, d: (d0, d1, d2, d3, d4, d5), valid: min(convTileW, count - q),
@@ -224,4 +247,56 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
             }
         }
     }
+}
+
+/// The AVX-512 path of `runDirect`: tiles are (group, block, chunk of flattened (pd, ph) rows).
+func runDirect512(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int], weights: DirectWeights,
+                  grid: DirectGrid, dst: UnsafeMutablePointer<Float>, dstChannelStride: Int,
+                  bias: [Float], activation: Activation) {
+    let G = grid.count
+    let rows = G.d * G.h
+    var rowSrc = [Int](repeating: 0, count: rows), rowDst = [Int](repeating: 0, count: rows)
+    for r in 0..<rows {
+        let pd = r / G.h, ph = r % G.h
+        rowSrc[r] = grid.srcOrigin + pd * grid.srcStep.d + ph * grid.srcStep.h
+        rowDst[r] = grid.dstOrigin + pd * grid.dstStep.d + ph * grid.dstStep.h
+    }
+    // Chunks of rows (a multiple of the 3-row micro-tile), about 1-2k positions each.
+    let rowsPerSlab = max(3, (1536 / max(1, G.w)) / 3 * 3)
+    let slabs = (rows + rowsPerSlab - 1) / rowsPerSlab
+    let tiles = weights.groups * weights.blocks * slabs
+    let (act, a, b): (Int, Float, Float) = {
+        switch activation {
+        case .identity: return (0, 0, 0)
+        case .relu: return (1, 0, 0)
+        case .leakyRelu(let alpha): return (2, alpha, 0)
+        case .clip(let lo, let hi): return (3, lo, hi)
+        }
+    }()
+    let srcP = SharedConstPointer(src), dstP = SharedPointer(dst)
+    taps.withUnsafeBufferPointer { tapBuf in weights.data.withUnsafeBufferPointer { wBuf in
+        bias.withUnsafeBufferPointer { bBuf in rowSrc.withUnsafeBufferPointer { rsBuf in
+            rowDst.withUnsafeBufferPointer { rdBuf in
+                let tapP = SharedConstPointer(tapBuf.baseAddress!), wP = SharedConstPointer(wBuf.baseAddress!)
+                let bP = SharedConstPointer(bBuf.baseAddress!)
+                let rsP = SharedConstPointer(rsBuf.baseAddress!), rdP = SharedConstPointer(rdBuf.baseAddress!)
+                Parallel.forEach(tiles) { tile in
+                    let slab = tile % slabs, gb = tile / slabs
+                    let g = gb / weights.blocks, blk = gb % weights.blocks
+                    let r0 = slab * rowsPerSlab
+                    let co0 = blk * weights.block
+                    let tileArgs = Direct512Tile(
+                        src: srcP + g * weights.inPerGroup * srcChannelStride, srcChannelStride: srcChannelStride,
+                        channels: weights.inPerGroup, taps: tapP.base, tapCount: weights.taps,
+                        weights: wP + weights.blockOffset(g, blk), bias: bP + gb * weights.block,
+                        dst: dstP + (g * weights.outPerGroup + co0) * dstChannelStride,
+                        dstChannelStride: dstChannelStride, validChannels: min(weights.block, weights.outPerGroup - co0),
+                        rowSrc: rsP + r0, rowDst: rdP + r0, rows: min(rowsPerSlab, rows - r0),
+                        cols: G.w, colSrcStep: grid.srcStep.w, colDstStep: grid.dstStep.w,
+                        activation: act, actA: a, actB: b)
+                    direct512Run(tileArgs, block: weights.block)
+                }
+            }
+        }}
+    }}
 }

@@ -19,6 +19,8 @@ public struct PackedConv3D: Sendable {
     public let activation: Activation
     @usableFromInline let bias: [Float]?
     @usableFromInline let packed: DirectWeights
+    /// The instruction set this layer's weights are packed for (`Conv3DEngine.isa` unless a test asks).
+    public let isa: ConvISA
 
     /// Packs `weight: [Cout, Cin/groups, kD, kH, kW]` and `bias: [Cout]` (or nil).
     ///
@@ -26,6 +28,13 @@ public struct PackedConv3D: Sendable {
     ///   out of range, or the bias is not `[Cout]`.
     public init(weight: Tensor, bias: Tensor? = nil, stride: Size3 = 1, padding: Padding3 = 0,
                 dilation: Size3 = 1, groups: Int = 1, activation: Activation = .identity) throws {
+        try self.init(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
+                      groups: groups, activation: activation, isa: Conv3DEngine.isa)
+    }
+
+    /// Packs for a given instruction set (AVX-512 falls back to AVX2 when the CPU lacks it).
+    init(weight: Tensor, bias: Tensor?, stride: Size3, padding: Padding3, dilation: Size3, groups: Int,
+         activation: Activation, isa requested: ConvISA) throws {
         let ws = weight.shape
         guard ws.count == 5, ws.allSatisfy({ $0 > 0 }) else {
             throw TensorError("conv3d: weight must be 5D [Cout, Cin/groups, kD, kH, kW] with positive extents, got \(ws)")
@@ -41,8 +50,11 @@ public struct PackedConv3D: Sendable {
         self.activation = activation
         self.bias = bias?.scalars
         let taps = ws[2] * ws[3] * ws[4], inPG = ws[1], outPG = ws[0] / groups
+        let isa: ConvISA = requested == .avx512 && Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2
+        self.isa = isa
+        let block = DirectWeights.preferredBlock(outPerGroup: outPG, isa: isa)
         packed = weight.scalars.withUnsafeBufferPointer { w in
-            DirectWeights(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps) { g, co, ci, t in
+            DirectWeights(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps, block: block) { g, co, ci, t in
                 w[((g * outPG + co) * inPG + ci) * taps + t]
             }
         }
@@ -77,21 +89,15 @@ public struct PackedConv3D: Sendable {
         }}}
         let grid = DirectGrid(count: O, srcOrigin: 0, srcStep: Size3(stride.d * P.h * P.w, stride.h * P.w, stride.w),
                               dstOrigin: 0, dstStep: Size3(O.h * O.w, O.w, 1))
-        let needsPad = P != I
-        var scratch = [Float](repeating: 0, count: needsPad ? geo.inChannels * P.product : 0)
+        // Always copied (even without padding): the kernels may read `directSourceSlack` past the end.
+        var scratch = [Float](repeating: 0, count: geo.inChannels * P.product + directSourceSlack)
         scratch.withUnsafeMutableBufferPointer { sBuf in
             for n in 0..<geo.batch {
-                let xn = x + n * geo.inChannels * I.product
-                let src: UnsafePointer<Float>
-                if needsPad {
-                    padVolume(xn, channels: geo.inChannels, size: I, begin: pb, end: pe, into: sBuf.baseAddress!)
-                    src = UnsafePointer(sBuf.baseAddress!)
-                } else {
-                    src = xn
-                }
-                runDirect(src: src, srcChannelStride: P.product, taps: taps, weights: packed, grid: grid,
-                          dst: y + n * geo.outChannels * O.product, dstChannelStride: O.product,
-                          bias: bias, activation: activation)
+                padVolume(x + n * geo.inChannels * I.product, channels: geo.inChannels, size: I, begin: pb, end: pe,
+                          into: sBuf.baseAddress!)
+                runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: P.product, taps: taps,
+                          weights: packed, grid: grid, dst: y + n * geo.outChannels * O.product,
+                          dstChannelStride: O.product, bias: bias, activation: activation, isa: isa)
             }
         }
     }

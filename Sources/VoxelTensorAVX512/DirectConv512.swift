@@ -1,0 +1,228 @@
+// AVX-512 micro-kernels of the direct 3D convolution engine (see VoxelTensor/Kernels/Conv3D+Direct.swift).
+//
+// This module is compiled with `-target-cpu skylake-avx512` (AVX-512 F/CD/BW/DQ/VL; Intel Skylake-SP
+// and later, AMD Zen 4 and later). Nothing in it may run before VoxelTensor has checked at run time
+// that the CPU has those features (`Conv3DEngine.isa`); it has no global state and no initialisers.
+//
+// Problem (one tile of rows for one block of output channels):
+//   dst[co, row, c] = act(bias[co] + sum_ci sum_t src[ci, rowSrc[row] + c*colStep + tap[t]] * W[ci, t, co])
+// Micro-tiles are 3 rows x C columns, the rows taken from a flattened list of (d, h) rows so narrow
+// volumes (8^3) waste nothing at row ends. Columns step by a compile-time constant (1 or 2), so every
+// broadcast is `[rowPointer + tap + constant]`.
+//   block 32: 3 rows x 4 columns x 2 SIMD16 = 24 zmm accumulators; per tap 2 weight loads, 12 broadcasts.
+//   block 16: 3 rows x 8 columns x 1 SIMD16 = 24 zmm accumulators; per tap 1 weight load, 24 broadcasts.
+// Columns past `cols` and rows past `rows` are computed on in-buffer data and never stored (the
+// caller's source buffer has slack after its end). Each stored value is summed in the order bias, ci,
+// tap with one FMA per product: the same order and operations as the AVX2 kernel, so both ISAs give
+// bit-identical results.
+
+/// Arguments of one tile (raw pointers owned by the caller for the duration of the call).
+public struct Direct512Tile {
+    public var src: UnsafePointer<Float>
+    public var srcChannelStride: Int, channels: Int
+    public var taps: UnsafePointer<Int>, tapCount: Int
+    /// `[channels][tapCount][block]`.
+    public var weights: UnsafePointer<Float>
+    /// `[block]`.
+    public var bias: UnsafePointer<Float>
+    public var dst: UnsafeMutablePointer<Float>
+    public var dstChannelStride: Int, validChannels: Int
+    /// Source and destination offsets of each row of the tile.
+    public var rowSrc: UnsafePointer<Int>, rowDst: UnsafePointer<Int>, rows: Int
+    public var cols: Int, colSrcStep: Int, colDstStep: Int
+    /// 0 identity, 1 relu, 2 leaky relu (alpha = actA), 3 clip (actA...actB).
+    public var activation: Int, actA: Float, actB: Float
+
+    public init(src: UnsafePointer<Float>, srcChannelStride: Int, channels: Int, taps: UnsafePointer<Int>,
+                tapCount: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                dst: UnsafeMutablePointer<Float>, dstChannelStride: Int, validChannels: Int,
+                rowSrc: UnsafePointer<Int>, rowDst: UnsafePointer<Int>, rows: Int,
+                cols: Int, colSrcStep: Int, colDstStep: Int, activation: Int, actA: Float, actB: Float) {
+        self.src = src; self.srcChannelStride = srcChannelStride; self.channels = channels
+        self.taps = taps; self.tapCount = tapCount; self.weights = weights; self.bias = bias
+        self.dst = dst; self.dstChannelStride = dstChannelStride; self.validChannels = validChannels
+        self.rowSrc = rowSrc; self.rowDst = rowDst; self.rows = rows
+        self.cols = cols; self.colSrcStep = colSrcStep; self.colDstStep = colDstStep
+        self.activation = activation; self.actA = actA; self.actB = actB
+    }
+}
+
+/// Whether `direct512Run` handles a column step (1 and 2; others use the AVX2 kernel).
+public func direct512Supports(colSrcStep: Int) -> Bool { colSrcStep == 1 || colSrcStep == 2 }
+
+/// Runs one tile with output-channel block 16 or 32 (the weights' packing).
+public func direct512Run(_ p: Direct512Tile, block: Int) {
+    precondition(block == 16 || block == 32, "direct512Run: block must be 16 or 32")
+    precondition(direct512Supports(colSrcStep: p.colSrcStep), "direct512Run: column step must be 1 or 2")
+    switch (block, p.colSrcStep) {
+    case (32, 1): run32(p, sw: 1)
+    case (32, _): run32(p, sw: 2)
+    case (_, 1): run16(p, sw: 1)
+    default: run16(p, sw: 2)
+    }
+}
+
+@inline(__always) func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always) func activate(_ x: SIMD16<Float>, _ p: Direct512Tile) -> SIMD16<Float> {
+    switch p.activation {
+    case 1: return x.replacing(with: 0, where: x .< 0)
+    case 2: return x.replacing(with: x * p.actA, where: x .< 0)
+    case 3: return x.clamped(lowerBound: SIMD16(repeating: p.actA), upperBound: SIMD16(repeating: p.actB))
+    default: return x
+    }
+}
+
+/// Stores lanes `lane0 ..< min(lane0 + 16, validChannels)` of `v` for one position.
+@inline(__always) func put(_ v: SIMD16<Float>, _ p: Direct512Tile, _ off: Int, lane0: Int) {
+    let n = min(16, p.validChannels - lane0)
+    if n <= 0 { return }
+    let a = activate(v, p)
+    let cs = p.dstChannelStride
+    let d = p.dst + off + lane0 * cs
+    if n == 16 {
+        for l in 0..<16 { d[l * cs] = a[l] }
+    } else {
+        for l in 0..<n { d[l * cs] = a[l] }
+    }
+}
+
+@inline(__always) func run32(_ p: Direct512Tile, sw: Int) {
+    let bias0 = load16(p.bias), bias1 = load16(p.bias + 16)
+    var r = 0
+    while r < p.rows {
+        let ra = r, rb = min(r + 1, p.rows - 1), rc = min(r + 2, p.rows - 1)
+        var c = 0
+        while c < p.cols {
+            let s0 = p.rowSrc[ra] + c * sw, s1 = p.rowSrc[rb] + c * sw, s2 = p.rowSrc[rc] + c * sw
+            var a000 = bias0, a001 = bias1, a010 = bias0, a011 = bias1, a020 = bias0, a021 = bias1, a030 = bias0, a031 = bias1
+            var a100 = bias0, a101 = bias1, a110 = bias0, a111 = bias1, a120 = bias0, a121 = bias1, a130 = bias0, a131 = bias1
+            var a200 = bias0, a201 = bias1, a210 = bias0, a211 = bias1, a220 = bias0, a221 = bias1, a230 = bias0, a231 = bias1
+            var wp = p.weights
+            var s = p.src
+            for _ in 0..<p.channels {
+                let q0 = s + s0, q1 = s + s1, q2 = s + s2
+                for t in 0..<p.tapCount {
+                    let o = p.taps[t]
+                    let w0 = load16(wp), w1 = load16(wp + 16)
+                    wp += 32
+                    var x = SIMD16<Float>(repeating: q0[o])
+                    a000 = a000.addingProduct(x, w0); a001 = a001.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q0[o + sw])
+                    a010 = a010.addingProduct(x, w0); a011 = a011.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q0[o + 2 * sw])
+                    a020 = a020.addingProduct(x, w0); a021 = a021.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q0[o + 3 * sw])
+                    a030 = a030.addingProduct(x, w0); a031 = a031.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q1[o])
+                    a100 = a100.addingProduct(x, w0); a101 = a101.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q1[o + sw])
+                    a110 = a110.addingProduct(x, w0); a111 = a111.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q1[o + 2 * sw])
+                    a120 = a120.addingProduct(x, w0); a121 = a121.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q1[o + 3 * sw])
+                    a130 = a130.addingProduct(x, w0); a131 = a131.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q2[o])
+                    a200 = a200.addingProduct(x, w0); a201 = a201.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q2[o + sw])
+                    a210 = a210.addingProduct(x, w0); a211 = a211.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q2[o + 2 * sw])
+                    a220 = a220.addingProduct(x, w0); a221 = a221.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q2[o + 3 * sw])
+                    a230 = a230.addingProduct(x, w0); a231 = a231.addingProduct(x, w1)
+                }
+                s += p.srcChannelStride
+            }
+            let nc = min(4, p.cols - c)
+            @inline(__always) func row(_ rr: Int, _ v: [(SIMD16<Float>, SIMD16<Float>)]) {
+                let base = p.rowDst[rr] + c * p.colDstStep
+                for j in 0..<nc {
+                    put(v[j].0, p, base + j * p.colDstStep, lane0: 0)
+                    put(v[j].1, p, base + j * p.colDstStep, lane0: 16)
+                }
+            }
+            row(ra, [(a000, a001), (a010, a011), (a020, a021), (a030, a031)])
+            if r + 1 < p.rows { row(rb, [(a100, a101), (a110, a111), (a120, a121), (a130, a131)]) }
+            if r + 2 < p.rows { row(rc, [(a200, a201), (a210, a211), (a220, a221), (a230, a231)]) }
+            c += 4
+        }
+        r += 3
+    }
+}
+
+@inline(__always) func run16(_ p: Direct512Tile, sw: Int) {
+    let bias0 = load16(p.bias)
+    var r = 0
+    while r < p.rows {
+        let ra = r, rb = min(r + 1, p.rows - 1), rc = min(r + 2, p.rows - 1)
+        var c = 0
+        while c < p.cols {
+            let s0 = p.rowSrc[ra] + c * sw, s1 = p.rowSrc[rb] + c * sw, s2 = p.rowSrc[rc] + c * sw
+            var a00 = bias0, a01 = bias0, a02 = bias0, a03 = bias0, a04 = bias0, a05 = bias0, a06 = bias0, a07 = bias0
+            var a10 = bias0, a11 = bias0, a12 = bias0, a13 = bias0, a14 = bias0, a15 = bias0, a16 = bias0, a17 = bias0
+            var a20 = bias0, a21 = bias0, a22 = bias0, a23 = bias0, a24 = bias0, a25 = bias0, a26 = bias0, a27 = bias0
+            var wp = p.weights
+            var s = p.src
+            for _ in 0..<p.channels {
+                let q0 = s + s0, q1 = s + s1, q2 = s + s2
+                for t in 0..<p.tapCount {
+                    let o = p.taps[t]
+                    let w = load16(wp)
+                    wp += 16
+                    a00 = a00.addingProduct(SIMD16(repeating: q0[o]), w)
+                    a01 = a01.addingProduct(SIMD16(repeating: q0[o + sw]), w)
+                    a02 = a02.addingProduct(SIMD16(repeating: q0[o + 2 * sw]), w)
+                    a03 = a03.addingProduct(SIMD16(repeating: q0[o + 3 * sw]), w)
+                    a04 = a04.addingProduct(SIMD16(repeating: q0[o + 4 * sw]), w)
+                    a05 = a05.addingProduct(SIMD16(repeating: q0[o + 5 * sw]), w)
+                    a06 = a06.addingProduct(SIMD16(repeating: q0[o + 6 * sw]), w)
+                    a07 = a07.addingProduct(SIMD16(repeating: q0[o + 7 * sw]), w)
+                    a10 = a10.addingProduct(SIMD16(repeating: q1[o]), w)
+                    a11 = a11.addingProduct(SIMD16(repeating: q1[o + sw]), w)
+                    a12 = a12.addingProduct(SIMD16(repeating: q1[o + 2 * sw]), w)
+                    a13 = a13.addingProduct(SIMD16(repeating: q1[o + 3 * sw]), w)
+                    a14 = a14.addingProduct(SIMD16(repeating: q1[o + 4 * sw]), w)
+                    a15 = a15.addingProduct(SIMD16(repeating: q1[o + 5 * sw]), w)
+                    a16 = a16.addingProduct(SIMD16(repeating: q1[o + 6 * sw]), w)
+                    a17 = a17.addingProduct(SIMD16(repeating: q1[o + 7 * sw]), w)
+                    a20 = a20.addingProduct(SIMD16(repeating: q2[o]), w)
+                    a21 = a21.addingProduct(SIMD16(repeating: q2[o + sw]), w)
+                    a22 = a22.addingProduct(SIMD16(repeating: q2[o + 2 * sw]), w)
+                    a23 = a23.addingProduct(SIMD16(repeating: q2[o + 3 * sw]), w)
+                    a24 = a24.addingProduct(SIMD16(repeating: q2[o + 4 * sw]), w)
+                    a25 = a25.addingProduct(SIMD16(repeating: q2[o + 5 * sw]), w)
+                    a26 = a26.addingProduct(SIMD16(repeating: q2[o + 6 * sw]), w)
+                    a27 = a27.addingProduct(SIMD16(repeating: q2[o + 7 * sw]), w)
+                }
+                s += p.srcChannelStride
+            }
+            let nc = min(8, p.cols - c)
+            @inline(__always) func row(_ rr: Int, _ v: [SIMD16<Float>]) {
+                let base = p.rowDst[rr] + c * p.colDstStep
+                for j in 0..<nc { put(v[j], p, base + j * p.colDstStep, lane0: 0) }
+            }
+            row(ra, [a00, a01, a02, a03, a04, a05, a06, a07])
+            if r + 1 < p.rows { row(rb, [a10, a11, a12, a13, a14, a15, a16, a17]) }
+            if r + 2 < p.rows { row(rc, [a20, a21, a22, a23, a24, a25, a26, a27]) }
+            c += 8
+        }
+        r += 3
+    }
+}
+
+/// Peak-FMA probe for AVX-512: 12 independent SIMD16 FMA chains; returns a value to keep them alive.
+@inline(never) public func fmaLoop512(_ n: Int) -> Float {
+    let b = SIMD16<Float>(repeating: 1e-7), c = SIMD16<Float>(repeating: 0.5)
+    var a0 = SIMD16<Float>(repeating: 0), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, a4 = a0 + 4, a5 = a0 + 5
+    var a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11
+    for _ in 0..<n {
+        a0 = a0.addingProduct(b, c); a1 = a1.addingProduct(b, c); a2 = a2.addingProduct(b, c)
+        a3 = a3.addingProduct(b, c); a4 = a4.addingProduct(b, c); a5 = a5.addingProduct(b, c)
+        a6 = a6.addingProduct(b, c); a7 = a7.addingProduct(b, c); a8 = a8.addingProduct(b, c)
+        a9 = a9.addingProduct(b, c); a10 = a10.addingProduct(b, c); a11 = a11.addingProduct(b, c)
+    }
+    let s = (a0 + a1 + a2 + a3) + (a4 + a5 + a6 + a7) + (a8 + a9 + a10 + a11)
+    return s.sum()
+}
