@@ -47,14 +47,18 @@ public struct Direct512Tile {
     }
 }
 
-/// Whether `direct512Run` handles a column step (1 and 2; others use the AVX2 kernel).
-public func direct512Supports(colSrcStep: Int) -> Bool { colSrcStep == 1 || colSrcStep == 2 }
+/// Whether `direct512Run` handles a column step (1 and 2; others use the AVX2 kernel) with a
+/// weight block (8 needs step 1).
+public func direct512Supports(colSrcStep: Int, block: Int) -> Bool {
+    block == 8 ? colSrcStep == 1 : (colSrcStep == 1 || colSrcStep == 2)
+}
 
-/// Runs one tile with output-channel block 16 or 32 (the weights' packing).
+/// Runs one tile with output-channel block 8 (W-vectorised), 16 or 32 (the weights' packing).
 public func direct512Run(_ p: Direct512Tile, block: Int) {
-    precondition(block == 16 || block == 32, "direct512Run: block must be 16 or 32")
-    precondition(direct512Supports(colSrcStep: p.colSrcStep), "direct512Run: column step must be 1 or 2")
+    precondition(block == 8 || block == 16 || block == 32, "direct512Run: block must be 8, 16 or 32")
+    precondition(direct512Supports(colSrcStep: p.colSrcStep, block: block), "direct512Run: unsupported column step")
     switch (block, p.colSrcStep) {
+    case (8, _): runW8(p)
     case (32, 1): run32(p, sw: 1)
     case (32, _): run32(p, sw: 2)
     case (_, 1): run16(p, sw: 1)
@@ -75,17 +79,31 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     }
 }
 
-/// Stores lanes `lane0 ..< min(lane0 + 16, validChannels)` of `v` for one position.
-@inline(__always) func put(_ v: SIMD16<Float>, _ p: Direct512Tile, _ off: Int, lane0: Int) {
-    let n = min(16, p.validChannels - lane0)
-    if n <= 0 { return }
-    let a = activate(v, p)
+/// Stores a micro-tile kept in `acc: [3 rows][cols][halves] SIMD16` (activated here): rows past
+/// `rows - r` and columns past `cols - c` are skipped, as are channels past `validChannels`.
+@inline(__always) func storeTile(_ acc: UnsafeMutableBufferPointer<SIMD16<Float>>, _ p: Direct512Tile,
+                                 r: Int, c: Int, cols: Int, halves: Int) {
+    let nr = min(3, p.rows - r), nc = min(cols, p.cols - c)
     let cs = p.dstChannelStride
-    let d = p.dst + off + lane0 * cs
-    if n == 16 {
-        for l in 0..<16 { d[l * cs] = a[l] }
-    } else {
-        for l in 0..<n { d[l * cs] = a[l] }
+    let flat = UnsafeMutableRawPointer(acc.baseAddress!).assumingMemoryBound(to: Float.self)
+    for rr in 0..<nr {
+        let base = p.rowDst[r + rr] &+ c &* p.colDstStep
+        for j in 0..<nc {
+            let off = base &+ j &* p.colDstStep
+            for h in 0..<halves {
+                let k = (rr * cols + j) * halves + h
+                let n = min(16, p.validChannels - 16 * h)
+                if n <= 0 { continue }
+                acc[k] = activate(acc[k], p)
+                let src = flat + 16 * k
+                let d = p.dst + off + 16 * h * cs
+                if n == 16 {
+                    for l in 0..<16 { d[l &* cs] = src[l] }
+                } else {
+                    for l in 0..<n { d[l &* cs] = src[l] }
+                }
+            }
+        }
     }
 }
 
@@ -110,42 +128,37 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
                     wp += 32
                     var x = SIMD16<Float>(repeating: q0[o])
                     a000 = a000.addingProduct(x, w0); a001 = a001.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q0[o + sw])
+                    x = SIMD16<Float>(repeating: q0[o &+ sw])
                     a010 = a010.addingProduct(x, w0); a011 = a011.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q0[o + 2 * sw])
+                    x = SIMD16<Float>(repeating: q0[o &+ 2 &* sw])
                     a020 = a020.addingProduct(x, w0); a021 = a021.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q0[o + 3 * sw])
+                    x = SIMD16<Float>(repeating: q0[o &+ 3 &* sw])
                     a030 = a030.addingProduct(x, w0); a031 = a031.addingProduct(x, w1)
                     x = SIMD16<Float>(repeating: q1[o])
                     a100 = a100.addingProduct(x, w0); a101 = a101.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q1[o + sw])
+                    x = SIMD16<Float>(repeating: q1[o &+ sw])
                     a110 = a110.addingProduct(x, w0); a111 = a111.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q1[o + 2 * sw])
+                    x = SIMD16<Float>(repeating: q1[o &+ 2 &* sw])
                     a120 = a120.addingProduct(x, w0); a121 = a121.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q1[o + 3 * sw])
+                    x = SIMD16<Float>(repeating: q1[o &+ 3 &* sw])
                     a130 = a130.addingProduct(x, w0); a131 = a131.addingProduct(x, w1)
                     x = SIMD16<Float>(repeating: q2[o])
                     a200 = a200.addingProduct(x, w0); a201 = a201.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q2[o + sw])
+                    x = SIMD16<Float>(repeating: q2[o &+ sw])
                     a210 = a210.addingProduct(x, w0); a211 = a211.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q2[o + 2 * sw])
+                    x = SIMD16<Float>(repeating: q2[o &+ 2 &* sw])
                     a220 = a220.addingProduct(x, w0); a221 = a221.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q2[o + 3 * sw])
+                    x = SIMD16<Float>(repeating: q2[o &+ 3 &* sw])
                     a230 = a230.addingProduct(x, w0); a231 = a231.addingProduct(x, w1)
                 }
                 s += p.srcChannelStride
             }
-            let nc = min(4, p.cols - c)
-            @inline(__always) func row(_ rr: Int, _ v: [(SIMD16<Float>, SIMD16<Float>)]) {
-                let base = p.rowDst[rr] + c * p.colDstStep
-                for j in 0..<nc {
-                    put(v[j].0, p, base + j * p.colDstStep, lane0: 0)
-                    put(v[j].1, p, base + j * p.colDstStep, lane0: 16)
-                }
+            withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 24) { t in
+                t[0] = a000; t[1] = a001; t[2] = a010; t[3] = a011; t[4] = a020; t[5] = a021; t[6] = a030; t[7] = a031
+                t[8] = a100; t[9] = a101; t[10] = a110; t[11] = a111; t[12] = a120; t[13] = a121; t[14] = a130; t[15] = a131
+                t[16] = a200; t[17] = a201; t[18] = a210; t[19] = a211; t[20] = a220; t[21] = a221; t[22] = a230; t[23] = a231
+                storeTile(t, p, r: r, c: c, cols: 4, halves: 2)
             }
-            row(ra, [(a000, a001), (a010, a011), (a020, a021), (a030, a031)])
-            if r + 1 < p.rows { row(rb, [(a100, a101), (a110, a111), (a120, a121), (a130, a131)]) }
-            if r + 2 < p.rows { row(rc, [(a200, a201), (a210, a211), (a220, a221), (a230, a231)]) }
             c += 4
         }
         r += 3
@@ -172,43 +185,122 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
                     let w = load16(wp)
                     wp += 16
                     a00 = a00.addingProduct(SIMD16(repeating: q0[o]), w)
-                    a01 = a01.addingProduct(SIMD16(repeating: q0[o + sw]), w)
-                    a02 = a02.addingProduct(SIMD16(repeating: q0[o + 2 * sw]), w)
-                    a03 = a03.addingProduct(SIMD16(repeating: q0[o + 3 * sw]), w)
-                    a04 = a04.addingProduct(SIMD16(repeating: q0[o + 4 * sw]), w)
-                    a05 = a05.addingProduct(SIMD16(repeating: q0[o + 5 * sw]), w)
-                    a06 = a06.addingProduct(SIMD16(repeating: q0[o + 6 * sw]), w)
-                    a07 = a07.addingProduct(SIMD16(repeating: q0[o + 7 * sw]), w)
+                    a01 = a01.addingProduct(SIMD16(repeating: q0[o &+ sw]), w)
+                    a02 = a02.addingProduct(SIMD16(repeating: q0[o &+ 2 &* sw]), w)
+                    a03 = a03.addingProduct(SIMD16(repeating: q0[o &+ 3 &* sw]), w)
+                    a04 = a04.addingProduct(SIMD16(repeating: q0[o &+ 4 &* sw]), w)
+                    a05 = a05.addingProduct(SIMD16(repeating: q0[o &+ 5 &* sw]), w)
+                    a06 = a06.addingProduct(SIMD16(repeating: q0[o &+ 6 &* sw]), w)
+                    a07 = a07.addingProduct(SIMD16(repeating: q0[o &+ 7 &* sw]), w)
                     a10 = a10.addingProduct(SIMD16(repeating: q1[o]), w)
-                    a11 = a11.addingProduct(SIMD16(repeating: q1[o + sw]), w)
-                    a12 = a12.addingProduct(SIMD16(repeating: q1[o + 2 * sw]), w)
-                    a13 = a13.addingProduct(SIMD16(repeating: q1[o + 3 * sw]), w)
-                    a14 = a14.addingProduct(SIMD16(repeating: q1[o + 4 * sw]), w)
-                    a15 = a15.addingProduct(SIMD16(repeating: q1[o + 5 * sw]), w)
-                    a16 = a16.addingProduct(SIMD16(repeating: q1[o + 6 * sw]), w)
-                    a17 = a17.addingProduct(SIMD16(repeating: q1[o + 7 * sw]), w)
+                    a11 = a11.addingProduct(SIMD16(repeating: q1[o &+ sw]), w)
+                    a12 = a12.addingProduct(SIMD16(repeating: q1[o &+ 2 &* sw]), w)
+                    a13 = a13.addingProduct(SIMD16(repeating: q1[o &+ 3 &* sw]), w)
+                    a14 = a14.addingProduct(SIMD16(repeating: q1[o &+ 4 &* sw]), w)
+                    a15 = a15.addingProduct(SIMD16(repeating: q1[o &+ 5 &* sw]), w)
+                    a16 = a16.addingProduct(SIMD16(repeating: q1[o &+ 6 &* sw]), w)
+                    a17 = a17.addingProduct(SIMD16(repeating: q1[o &+ 7 &* sw]), w)
                     a20 = a20.addingProduct(SIMD16(repeating: q2[o]), w)
-                    a21 = a21.addingProduct(SIMD16(repeating: q2[o + sw]), w)
-                    a22 = a22.addingProduct(SIMD16(repeating: q2[o + 2 * sw]), w)
-                    a23 = a23.addingProduct(SIMD16(repeating: q2[o + 3 * sw]), w)
-                    a24 = a24.addingProduct(SIMD16(repeating: q2[o + 4 * sw]), w)
-                    a25 = a25.addingProduct(SIMD16(repeating: q2[o + 5 * sw]), w)
-                    a26 = a26.addingProduct(SIMD16(repeating: q2[o + 6 * sw]), w)
-                    a27 = a27.addingProduct(SIMD16(repeating: q2[o + 7 * sw]), w)
+                    a21 = a21.addingProduct(SIMD16(repeating: q2[o &+ sw]), w)
+                    a22 = a22.addingProduct(SIMD16(repeating: q2[o &+ 2 &* sw]), w)
+                    a23 = a23.addingProduct(SIMD16(repeating: q2[o &+ 3 &* sw]), w)
+                    a24 = a24.addingProduct(SIMD16(repeating: q2[o &+ 4 &* sw]), w)
+                    a25 = a25.addingProduct(SIMD16(repeating: q2[o &+ 5 &* sw]), w)
+                    a26 = a26.addingProduct(SIMD16(repeating: q2[o &+ 6 &* sw]), w)
+                    a27 = a27.addingProduct(SIMD16(repeating: q2[o &+ 7 &* sw]), w)
                 }
                 s += p.srcChannelStride
             }
-            let nc = min(8, p.cols - c)
-            @inline(__always) func row(_ rr: Int, _ v: [SIMD16<Float>]) {
-                let base = p.rowDst[rr] + c * p.colDstStep
-                for j in 0..<nc { put(v[j], p, base + j * p.colDstStep, lane0: 0) }
+            withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 24) { t in
+                t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03; t[4] = a04; t[5] = a05; t[6] = a06; t[7] = a07
+                t[8] = a10; t[9] = a11; t[10] = a12; t[11] = a13; t[12] = a14; t[13] = a15; t[14] = a16; t[15] = a17
+                t[16] = a20; t[17] = a21; t[18] = a22; t[19] = a23; t[20] = a24; t[21] = a25; t[22] = a26; t[23] = a27
+                storeTile(t, p, r: r, c: c, cols: 8, halves: 1)
             }
-            row(ra, [a00, a01, a02, a03, a04, a05, a06, a07])
-            if r + 1 < p.rows { row(rb, [a10, a11, a12, a13, a14, a15, a16, a17]) }
-            if r + 2 < p.rows { row(rc, [a20, a21, a22, a23, a24, a25, a26, a27]) }
             c += 8
         }
         r += 3
+    }
+}
+
+/// W-vectorised kernel for narrow layers (at most 16 outputs per group, column step 1): a micro-tile
+/// is 3 rows x 16 columns (one SIMD16 per row) x 8 output channels = 24 accumulators; per tap it loads
+/// 3 source vectors and broadcasts 8 weights (packed `[ci][tap][8]`). Stores are whole vectors along W.
+@inline(__always) func runW8(_ p: Direct512Tile) {
+    var r = 0
+    while r < p.rows {
+        let ra = r, rb = min(r + 1, p.rows - 1), rc = min(r + 2, p.rows - 1)
+        var c = 0
+        while c < p.cols {
+            let s0 = p.rowSrc[ra] &+ c, s1 = p.rowSrc[rb] &+ c, s2 = p.rowSrc[rc] &+ c
+            let b0 = SIMD16<Float>(repeating: p.bias[0])
+            let b1 = SIMD16<Float>(repeating: p.bias[1])
+            let b2 = SIMD16<Float>(repeating: p.bias[2])
+            let b3 = SIMD16<Float>(repeating: p.bias[3])
+            let b4 = SIMD16<Float>(repeating: p.bias[4])
+            let b5 = SIMD16<Float>(repeating: p.bias[5])
+            let b6 = SIMD16<Float>(repeating: p.bias[6])
+            let b7 = SIMD16<Float>(repeating: p.bias[7])
+            var a00 = b0, a01 = b1, a02 = b2, a03 = b3, a04 = b4, a05 = b5, a06 = b6, a07 = b7
+            var a10 = b0, a11 = b1, a12 = b2, a13 = b3, a14 = b4, a15 = b5, a16 = b6, a17 = b7
+            var a20 = b0, a21 = b1, a22 = b2, a23 = b3, a24 = b4, a25 = b5, a26 = b6, a27 = b7
+            var wp = p.weights
+            var s = p.src
+            for _ in 0..<p.channels {
+                let q0 = s + s0, q1 = s + s1, q2 = s + s2
+                for t in 0..<p.tapCount {
+                    let o = p.taps[t]
+                    let x0 = load16(q0 + o), x1 = load16(q1 + o), x2 = load16(q2 + o)
+                    let w0 = SIMD16<Float>(repeating: wp[0])
+                    a00 = a00.addingProduct(x0, w0); a10 = a10.addingProduct(x1, w0); a20 = a20.addingProduct(x2, w0)
+                    let w1 = SIMD16<Float>(repeating: wp[1])
+                    a01 = a01.addingProduct(x0, w1); a11 = a11.addingProduct(x1, w1); a21 = a21.addingProduct(x2, w1)
+                    let w2 = SIMD16<Float>(repeating: wp[2])
+                    a02 = a02.addingProduct(x0, w2); a12 = a12.addingProduct(x1, w2); a22 = a22.addingProduct(x2, w2)
+                    let w3 = SIMD16<Float>(repeating: wp[3])
+                    a03 = a03.addingProduct(x0, w3); a13 = a13.addingProduct(x1, w3); a23 = a23.addingProduct(x2, w3)
+                    let w4 = SIMD16<Float>(repeating: wp[4])
+                    a04 = a04.addingProduct(x0, w4); a14 = a14.addingProduct(x1, w4); a24 = a24.addingProduct(x2, w4)
+                    let w5 = SIMD16<Float>(repeating: wp[5])
+                    a05 = a05.addingProduct(x0, w5); a15 = a15.addingProduct(x1, w5); a25 = a25.addingProduct(x2, w5)
+                    let w6 = SIMD16<Float>(repeating: wp[6])
+                    a06 = a06.addingProduct(x0, w6); a16 = a16.addingProduct(x1, w6); a26 = a26.addingProduct(x2, w6)
+                    let w7 = SIMD16<Float>(repeating: wp[7])
+                    a07 = a07.addingProduct(x0, w7); a17 = a17.addingProduct(x1, w7); a27 = a27.addingProduct(x2, w7)
+                    wp += 8
+                }
+                s += p.srcChannelStride
+            }
+            withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 24) { t in
+                t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03; t[4] = a04; t[5] = a05; t[6] = a06; t[7] = a07
+                t[8] = a10; t[9] = a11; t[10] = a12; t[11] = a13; t[12] = a14; t[13] = a15; t[14] = a16; t[15] = a17
+                t[16] = a20; t[17] = a21; t[18] = a22; t[19] = a23; t[20] = a24; t[21] = a25; t[22] = a26; t[23] = a27
+                storeRowsW(t, p, r: r, c: c)
+            }
+            c += 16
+        }
+        r += 3
+    }
+}
+
+/// Stores a `runW8` micro-tile `acc: [3 rows][8 channels] SIMD16 along W` (activated here).
+@inline(__always) func storeRowsW(_ acc: UnsafeMutableBufferPointer<SIMD16<Float>>, _ p: Direct512Tile, r: Int, c: Int) {
+    let nr = min(3, p.rows - r), n = min(16, p.cols - c), nk = min(8, p.validChannels)
+    let cs = p.dstChannelStride, step = p.colDstStep
+    let flat = UnsafeMutableRawPointer(acc.baseAddress!).assumingMemoryBound(to: Float.self)
+    for rr in 0..<nr {
+        let base = p.rowDst[r + rr] &+ c &* step
+        for k in 0..<nk {
+            let v = activate(acc[rr * 8 + k], p)
+            let d = p.dst + base + k &* cs
+            if step == 1 && n == 16 {
+                UnsafeMutableRawPointer(d).storeBytes(of: v, as: SIMD16<Float>.self)
+            } else {
+                acc[rr * 8 + k] = v
+                let src = flat + 16 * (rr * 8 + k)
+                for l in 0..<n { d[l &* step] = src[l] }
+            }
+        }
     }
 }
 

@@ -5,10 +5,15 @@ import Foundation
 
 /// Results of one `voxplain bench` run.
 public struct BenchReport: Codable, Sendable {
-    /// Peak single-precision FMA throughput on one core, GFLOP/s (8-wide FMAs, register-bound).
+    /// Instruction set the conv kernels ran with (`avx2` or `avx512`).
+    public var isa: String
+    /// Peak single-precision FMA throughput on one core, GFLOP/s, with the vector width of `isa`
+    /// (register-bound loop of independent FMA chains). Percentages are of `peakAllCoresGFLOPS`.
     public var peakOneCoreGFLOPS: Double
     /// The same loop on every core at once (`Parallel.threadCount` workers).
     public var peakAllCoresGFLOPS: Double
+    /// The 8-wide (AVX2) loop on all cores, for comparison when `isa` is `avx512`.
+    public var peakAVX2AllCoresGFLOPS: Double
     public var threads: Int
     public var results: [BenchResult]
     /// Peak resident memory of the process, MiB (getrusage ru_maxrss).
@@ -58,41 +63,30 @@ public struct BenchLayer: Sendable {
 
 /// The benchmark harness (library side of `voxplain bench`).
 public enum Bench {
-    /// Peak FMA GFLOP/s of one thread: 12 independent SIMD8 FMA chains (enough to cover FMA latency
-    /// on two pipes), all in registers.
-    public static func peakFMA(iterations: Int) -> Double {
+    /// Peak FMA GFLOP/s of one thread: `Conv3DEngine.fmaProbe`'s 12 independent FMA chains; 8 lanes
+    /// for AVX2, 16 for AVX-512 (only call with `.avx512` when
+    /// `Conv3DEngine.cpuHasAVX512`).
+    public static func peakFMA(iterations: Int, isa: ConvISA) -> Double {
         let t0 = ContinuousClock.now
-        let sink = fmaLoop(iterations)
+        let sink = Conv3DEngine.fmaProbe(iterations: iterations, isa: isa)
         let dt = seconds(since: t0)
-        precondition(sink.isFinite || !sink.isFinite)  // keep `sink` alive
-        return Double(iterations) * 12 * 16 / dt / 1e9
+        withExtendedLifetime(sink) {}
+        return Double(iterations) * 12 * flopsPerFMA(isa) / dt / 1e9
     }
 
-    /// Peak of all cores running `peakFMA`'s loop at once (sum of the per-thread rates).
-    public static func peakFMAAllCores(iterations: Int) -> Double {
+    /// Peak of all cores running `peakFMA`'s loop at once (total FLOPs over the wall time).
+    public static func peakFMAAllCores(iterations: Int, isa: ConvISA) -> Double {
         let threads = Parallel.threadCount
         let t0 = ContinuousClock.now
         let sinks = UnsafeMutableBufferPointer<Float>.allocate(capacity: threads)
         defer { sinks.deallocate() }
         let sp = SharedPointer(sinks.baseAddress!)
-        Parallel.forEach(threads) { i in sp[i] = fmaLoop(iterations) }
+        Parallel.forEach(threads) { i in sp[i] = Conv3DEngine.fmaProbe(iterations: iterations, isa: isa) }
         let dt = seconds(since: t0)
-        return Double(threads * iterations) * 12 * 16 / dt / 1e9
+        return Double(threads * iterations) * 12 * flopsPerFMA(isa) / dt / 1e9
     }
 
-    @inline(never) static func fmaLoop(_ n: Int) -> Float {
-        let b = SIMD8<Float>(repeating: 1e-7), c = SIMD8<Float>(repeating: 0.5)
-        var a0 = SIMD8<Float>(repeating: 0), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, a4 = a0 + 4, a5 = a0 + 5
-        var a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11
-        for _ in 0..<n {
-            a0 = a0.addingProduct(b, c); a1 = a1.addingProduct(b, c); a2 = a2.addingProduct(b, c)
-            a3 = a3.addingProduct(b, c); a4 = a4.addingProduct(b, c); a5 = a5.addingProduct(b, c)
-            a6 = a6.addingProduct(b, c); a7 = a7.addingProduct(b, c); a8 = a8.addingProduct(b, c)
-            a9 = a9.addingProduct(b, c); a10 = a10.addingProduct(b, c); a11 = a11.addingProduct(b, c)
-        }
-        let s = (a0 + a1 + a2 + a3) + (a4 + a5 + a6 + a7) + (a8 + a9 + a10 + a11)
-        return s.sum()
-    }
+    static func flopsPerFMA(_ isa: ConvISA) -> Double { isa == .avx512 ? 32 : 16 }
 
     static func seconds(since t0: ContinuousClock.Instant) -> Double {
         let d = ContinuousClock.now - t0
@@ -123,18 +117,22 @@ public enum Bench {
                            passes: Set<String> = ["forward", "backwardInput", "backwardWeight"],
                            log: (String) -> Void = { _ in }) throws -> BenchReport {
         let iters = quick ? 20_000_000 : 100_000_000
-        _ = peakFMA(iterations: iters / 10)
-        var one = 0.0, all = 0.0
+        let isa = Conv3DEngine.isa
+        _ = peakFMA(iterations: iters / 10, isa: isa)
+        var one = 0.0, all = 0.0, all2 = 0.0
         for _ in 0..<(quick ? 1 : 3) {
-            one = max(one, peakFMA(iterations: iters))
-            all = max(all, peakFMAAllCores(iterations: iters))
+            one = max(one, peakFMA(iterations: iters, isa: isa))
+            all = max(all, peakFMAAllCores(iterations: iters, isa: isa))
+            all2 = isa == .avx2 ? all : max(all2, peakFMAAllCores(iterations: iters, isa: .avx2))
         }
-        log(String(format: "peak FMA: %.1f GFLOP/s one core, %.1f GFLOP/s all %d cores", one, all, Parallel.threadCount))
+        log(String(format: "peak FMA (%@): %.1f GFLOP/s one core, %.1f GFLOP/s all %d cores (AVX2: %.1f)",
+                   isa.rawValue, one, all, Parallel.threadCount, all2))
         var results: [BenchResult] = []
         for layer in layers {
             results += try measure(layer, quick: quick, passes: passes, peak: all, log: log)
         }
-        return BenchReport(peakOneCoreGFLOPS: one, peakAllCoresGFLOPS: all, threads: Parallel.threadCount,
+        return BenchReport(isa: isa.rawValue, peakOneCoreGFLOPS: one, peakAllCoresGFLOPS: all,
+                           peakAVX2AllCoresGFLOPS: all2, threads: Parallel.threadCount,
                            results: results, peakMemoryMiB: peakMemoryMiB())
     }
 

@@ -27,8 +27,9 @@ import VoxelTensorAVX512
 @usableFromInline let convTileW = 6
 
 /// Weights packed for the direct engine: `[groups][blocks][inPerGroup][taps][block]`, zero past the
-/// last output channel of a group. `block` is 16 (AVX2: two SIMD8; AVX-512: one SIMD16) or 32
-/// (AVX-512: two SIMD16); the AVX2 kernel runs a 32-block as two 16-halves.
+/// last output channel of a group. `block` is 16 (AVX2: two SIMD8; AVX-512: one SIMD16), 32
+/// (AVX-512: two SIMD16; the AVX2 kernel runs it as two 16-halves) or 8 (AVX-512 W-vectorised
+/// kernel, column step 1 only).
 @usableFromInline struct DirectWeights: Sendable {
     @usableFromInline let groups: Int, inPerGroup: Int, outPerGroup: Int, taps: Int, blocks: Int, block: Int
     @usableFromInline let data: [Float]
@@ -52,9 +53,12 @@ import VoxelTensorAVX512
         self.data = data
     }
 
-    /// The block width the engine should pack for: 32 when AVX-512 runs and groups are wide.
-    @usableFromInline static func preferredBlock(outPerGroup: Int, isa: ConvISA) -> Int {
-        isa == .avx512 && outPerGroup > 16 ? 32 : 16
+    /// The block width the engine should pack for: on AVX-512, 32 for wide groups, 8 (the
+    /// W-vectorised kernel) for narrow groups read with column step 1, else 16.
+    @usableFromInline static func preferredBlock(outPerGroup: Int, isa: ConvISA, colStep: Int) -> Int {
+        guard isa == .avx512 else { return 16 }
+        if outPerGroup > 16 { return 32 }
+        return colStep == 1 ? 8 : 16
     }
 
     /// Offset of block (g, b) in `data`.
@@ -187,11 +191,12 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
             biasPadded[g * weights.blocks * block + co] = bias[g * weights.outPerGroup + co]
         }}
     }
-    if isa == .avx512 && direct512Supports(colSrcStep: grid.srcStep.w) {
+    if isa == .avx512 && direct512Supports(colSrcStep: grid.srcStep.w, block: block) {
         runDirect512(src: src, srcChannelStride: srcChannelStride, taps: taps, weights: weights, grid: grid,
                      dst: dst, dstChannelStride: dstChannelStride, bias: biasPadded, activation: activation)
         return
     }
+    precondition(block % convBlock == 0, "direct conv: AVX2 kernel needs 16- or 32-channel blocks")
     // AVX2: slabs of whole (pd, ph-chunk) rows, about 1-2k positions each, fixed by the shape.
     let rowsPerSlab = max(1, min(G.h, 1536 / max(1, G.w)))
     let slabsPerPlane = (G.h + rowsPerSlab - 1) / rowsPerSlab

@@ -1,3 +1,4 @@
+import VoxelTensorAVX512
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -48,4 +49,25 @@ public enum Conv3DEngine {
         return false
         #endif
     }()
+
+    /// A register-bound FMA loop for measuring peak throughput: 12 independent FMA chains (enough to
+    /// cover FMA latency on two pipes), `iterations` times; 8 lanes for `.avx2`, 16 for `.avx512`
+    /// (which falls back to 8 lanes when the CPU lacks AVX-512). Returns a value to keep the work alive.
+    public static func fmaProbe(iterations: Int, isa: ConvISA) -> Float {
+        isa == .avx512 && cpuHasAVX512 ? fmaLoop512(iterations) : fmaLoop256(iterations)
+    }
+}
+
+@inline(never) func fmaLoop256(_ n: Int) -> Float {
+    let b = SIMD8<Float>(repeating: 1e-7), c = SIMD8<Float>(repeating: 0.5)
+    var a0 = SIMD8<Float>(repeating: 0), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, a4 = a0 + 4, a5 = a0 + 5
+    var a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11
+    for _ in 0..<n {
+        a0 = a0.addingProduct(b, c); a1 = a1.addingProduct(b, c); a2 = a2.addingProduct(b, c)
+        a3 = a3.addingProduct(b, c); a4 = a4.addingProduct(b, c); a5 = a5.addingProduct(b, c)
+        a6 = a6.addingProduct(b, c); a7 = a7.addingProduct(b, c); a8 = a8.addingProduct(b, c)
+        a9 = a9.addingProduct(b, c); a10 = a10.addingProduct(b, c); a11 = a11.addingProduct(b, c)
+    }
+    let s = (a0 + a1 + a2 + a3) + (a4 + a5 + a6 + a7) + (a8 + a9 + a10 + a11)
+    return s.sum()
 }

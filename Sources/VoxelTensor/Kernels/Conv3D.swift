@@ -52,7 +52,7 @@ public struct PackedConv3D: Sendable {
         let taps = ws[2] * ws[3] * ws[4], inPG = ws[1], outPG = ws[0] / groups
         let isa: ConvISA = requested == .avx512 && Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2
         self.isa = isa
-        let block = DirectWeights.preferredBlock(outPerGroup: outPG, isa: isa)
+        let block = DirectWeights.preferredBlock(outPerGroup: outPG, isa: isa, colStep: stride.w)
         packed = weight.scalars.withUnsafeBufferPointer { w in
             DirectWeights(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps, block: block) { g, co, ci, t in
                 w[((g * outPG + co) * inPG + ci) * taps + t]

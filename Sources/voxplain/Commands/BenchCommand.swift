@@ -38,8 +38,9 @@ struct BenchCommand: ParsableCommand {
             print(String(decoding: try enc.encode(report), as: UTF8.self))
             return
         }
-        print(String(format: "peak FMA: %.1f GFLOP/s one core, %.1f GFLOP/s on %d cores",
-                     report.peakOneCoreGFLOPS, report.peakAllCoresGFLOPS, report.threads))
+        print(String(format: "kernels: %@; peak FMA: %.1f GFLOP/s one core, %.1f GFLOP/s on %d cores (AVX2 loop: %.1f)",
+                     report.isa, report.peakOneCoreGFLOPS, report.peakAllCoresGFLOPS, report.threads,
+                     report.peakAVX2AllCoresGFLOPS))
         print("layer".padding(toLength: 24, withPad: " ", startingAt: 0) + " pass            time ms   GFLOP/s  % peak")
         for r in report.results {
             print(r.layer.padding(toLength: 24, withPad: " ", startingAt: 0) + " "
