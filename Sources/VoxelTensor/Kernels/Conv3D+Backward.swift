@@ -49,7 +49,7 @@ func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: [Int], 
     func after(_ i: Int, _ p: Int, _ st: Int, _ o: Int) -> Int { max(0, (i - 1 + p) / st + 1 - o) }
     let qb = Size3(before(K.d, dil.d, s.d), before(K.h, dil.h, s.h), before(K.w, dil.w, s.w))
     let qe = Size3(after(I.d, pb.d, s.d, O.d), after(I.h, pb.h, s.h, O.h), after(I.w, pb.w, s.w, O.w))
-    let Q = Size3(O.d + qb.d + qe.d, O.h + qb.h + qe.h, O.w + qb.w + qe.w)
+    let st = interleavedStrides(channels: geo.outChannels, size: O, begin: qb, end: qe)
     let coutG = geo.outPerGroup, cinG = geo.inPerGroup
     // Per axis and phase: the (k, c_k) pairs that reach that phase.
     func phaseTaps(_ phi: Int, _ k: Int, _ dl: Int, _ st: Int, _ p: Int) -> [(k: Int, c: Int)] {
@@ -69,7 +69,7 @@ func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: [Int], 
             let tw = phaseTaps(pw, K.w, dil.w, s.w, pb.w)
             var offsets: [Int] = [], kidx: [Int] = []
             for a in td { for b in th { for c in tw {
-                offsets.append((a.c * Q.h + b.c) * Q.w + c.c)
+                offsets.append(a.c * st.plane + b.c * st.row + c.c)
                 kidx.append((a.k * K.h + b.k) * K.w + c.k)
             }}}
             let taps = K.product
@@ -78,23 +78,23 @@ func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: [Int], 
                                        block: block) { g, ci, co, t in
                 w[((g * coutG + co) * cinG + ci) * taps + kidx[t]]
             }
-            let grid = DirectGrid(count: count, srcOrigin: (qb.d * Q.h + qb.h) * Q.w + qb.w,
-                                  srcStep: Size3(Q.h * Q.w, Q.w, 1),
+            let grid = DirectGrid(count: count, srcOrigin: qb.d * st.plane + qb.h * st.row + qb.w,
+                                  srcStep: Size3(st.plane, st.row, 1),
                                   dstOrigin: (pd * I.h + ph) * I.w + pw,
                                   dstStep: Size3(s.d * I.h * I.w, s.h * I.w, s.w))
             phases.append(Phase(taps: offsets, weights: packed, grid: grid))
         }}}
     }
-    var scratch = [Float](repeating: 0, count: geo.outChannels * Q.product + directSourceSlack)
+    var scratch = [Float](repeating: 0, count: st.count + directSourceSlack)
     return Tensor(shape: geo.inputShape) { gx in
         gradOutput.scalars.withUnsafeBufferPointer { gy in
             scratch.withUnsafeMutableBufferPointer { sBuf in
                 for n in 0..<geo.batch {
-                    padVolume(gy.baseAddress! + n * geo.outChannels * O.product, channels: geo.outChannels, size: O,
-                              begin: qb, end: qe, into: sBuf.baseAddress!)
+                    padVolumeInterleaved(gy.baseAddress! + n * geo.outChannels * O.product, channels: geo.outChannels,
+                                         size: O, begin: qb, end: qe, into: sBuf.baseAddress!)
                     // Phases write disjoint positions; together they cover every input position.
                     for phase in phases {
-                        runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: Q.product, taps: phase.taps,
+                        runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: phase.taps,
                                   weights: phase.weights, grid: phase.grid,
                                   dst: gx.baseAddress! + n * geo.inChannels * I.product, dstChannelStride: I.product,
                                   bias: nil, activation: .identity, isa: isa)

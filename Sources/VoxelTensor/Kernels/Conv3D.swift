@@ -80,22 +80,22 @@ public struct PackedConv3D: Sendable {
     @usableFromInline func convForwardDirect(_ x: UnsafePointer<Float>, geo: Conv3DGeometry,
                                              into y: UnsafeMutablePointer<Float>) {
         let I = geo.input, O = geo.output, pb = geo.padding.begin, pe = geo.padding.end
-        let P = Size3(I.d + pb.d + pe.d, I.h + pb.h + pe.h, I.w + pb.w + pe.w)
         let K = geo.kernel, dil = dilation
+        let st = interleavedStrides(channels: geo.inChannels, size: I, begin: pb, end: pe)
         var taps: [Int] = []
         taps.reserveCapacity(K.product)
         for kd in 0..<K.d { for kh in 0..<K.h { for kw in 0..<K.w {
-            taps.append((kd * dil.d * P.h + kh * dil.h) * P.w + kw * dil.w)
+            taps.append(kd * dil.d * st.plane + kh * dil.h * st.row + kw * dil.w)
         }}}
-        let grid = DirectGrid(count: O, srcOrigin: 0, srcStep: Size3(stride.d * P.h * P.w, stride.h * P.w, stride.w),
+        let grid = DirectGrid(count: O, srcOrigin: 0, srcStep: Size3(stride.d * st.plane, stride.h * st.row, stride.w),
                               dstOrigin: 0, dstStep: Size3(O.h * O.w, O.w, 1))
         // Always copied (even without padding): the kernels may read `directSourceSlack` past the end.
-        var scratch = [Float](repeating: 0, count: geo.inChannels * P.product + directSourceSlack)
+        var scratch = [Float](repeating: 0, count: st.count + directSourceSlack)
         scratch.withUnsafeMutableBufferPointer { sBuf in
             for n in 0..<geo.batch {
-                padVolume(x + n * geo.inChannels * I.product, channels: geo.inChannels, size: I, begin: pb, end: pe,
-                          into: sBuf.baseAddress!)
-                runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: P.product, taps: taps,
+                padVolumeInterleaved(x + n * geo.inChannels * I.product, channels: geo.inChannels, size: I,
+                                     begin: pb, end: pe, into: sBuf.baseAddress!)
+                runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
                           weights: packed, grid: grid, dst: y + n * geo.outChannels * O.product,
                           dstChannelStride: O.product, bias: bias, activation: activation, isa: isa)
             }
