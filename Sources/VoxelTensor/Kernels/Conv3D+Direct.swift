@@ -53,12 +53,13 @@ import VoxelTensorAVX512
         self.data = data
     }
 
-    /// The block width the engine should pack for: on AVX-512, 32 for wide groups, 8 (the
-    /// W-vectorised kernel) for narrow groups read with column step 1, else 16.
-    @usableFromInline static func preferredBlock(outPerGroup: Int, isa: ConvISA, colStep: Int) -> Int {
+    /// The block width the engine should pack for. AVX-512: 8 (the W-vectorised kernel, whose stores
+    /// are whole vectors) for narrow groups or few products per output (stems: Cin = 1), else 32
+    /// (16 when a group has at most 16 outputs). AVX2: 16.
+    @usableFromInline static func preferredBlock(outPerGroup: Int, inPerGroup: Int, taps: Int, isa: ConvISA) -> Int {
         guard isa == .avx512 else { return 16 }
-        if outPerGroup > 16 { return 32 }
-        return colStep == 1 ? 8 : 16
+        if outPerGroup <= 16 || inPerGroup * taps <= 400 { return 8 }
+        return 32
     }
 
     /// Offset of block (g, b) in `data`.
@@ -80,18 +81,24 @@ import VoxelTensorAVX512
     }
 }
 
-/// Strides (in floats) of a zero-padded source in the row-interleaved layout `[D][H][C][W]`.
+/// Strides (in floats) of a zero-padded source in the row-interleaved layout `[D][H][C][phase][W/phase]`.
 @usableFromInline struct SourceStrides: Sendable {
     @usableFromInline var channel: Int, row: Int, plane: Int, count: Int
+    /// W phases (the W stride of the convolution reading it) and the length of one phase.
+    @usableFromInline var phases: Int, phaseLength: Int
+    /// Offset inside a channel row of padded column `w`.
+    @inlinable func column(_ w: Int) -> Int { (w % phases) * phaseLength + w / phases }
 }
 
-/// Copies `x: [C, D, H, W]` into `dst` as `[D+pb.d+pe.d][H+pb.h+pe.h][C][W+pb.w+pe.w]` with zeros
-/// around (negative pads crop). Interleaving the channels per row keeps the rows one micro-tile
-/// reads (all channels, a few planes) in a few contiguous runs, which the caches and prefetchers
-/// follow far better than one stream per channel. Parallel over planes.
+/// Copies `x: [C, D, H, W]` into `dst` zero-padded (negative pads crop) in the layout
+/// `[D'][H'][C][phases][ceil(W'/phases)]`, where column w' is stored in phase `w' % phases` at
+/// `w' / phases`. Interleaving the channels per row keeps the rows one micro-tile reads (all
+/// channels, a few planes) in a few contiguous runs, which caches and prefetchers follow far better
+/// than one stream per channel; splitting W by the conv's W stride makes every kernel read
+/// consecutive columns with step 1. Parallel over planes.
 @usableFromInline func padVolumeInterleaved(_ x: UnsafePointer<Float>, channels: Int, size: Size3, begin: Size3,
-                                            end: Size3, into dst: UnsafeMutablePointer<Float>) {
-    let st = interleavedStrides(channels: channels, size: size, begin: begin, end: end)
+                                            end: Size3, phases: Int = 1, into dst: UnsafeMutablePointer<Float>) {
+    let st = interleavedStrides(channels: channels, size: size, begin: begin, end: end, phases: phases)
     let P = Size3(size.d + begin.d + end.d, size.h + begin.h + end.h, size.w + begin.w + end.w)
     let xs = SharedConstPointer(x), ds = SharedPointer(dst)
     Parallel.forEach(P.d) { pd in
@@ -105,17 +112,26 @@ import VoxelTensorAVX512
             let ih = ph - begin.h
             if ih < 0 || ih >= size.h { continue }
             for c in 0..<channels {
-                (out + ph * st.row + c * st.channel + w0)
-                    .update(from: xs + ((c * size.d + id) * size.h + ih) * size.w + (w0 - begin.w), count: w1 - w0)
+                let src = xs + ((c * size.d + id) * size.h + ih) * size.w - begin.w
+                let row = out + ph * st.row + c * st.channel
+                if phases == 1 {
+                    (row + w0).update(from: src + w0, count: w1 - w0)
+                } else {
+                    for w in w0..<w1 { row[st.column(w)] = src[w] }
+                }
             }
         }
     }
 }
 
 /// The strides `padVolumeInterleaved` writes with.
-@usableFromInline func interleavedStrides(channels: Int, size: Size3, begin: Size3, end: Size3) -> SourceStrides {
+@usableFromInline func interleavedStrides(channels: Int, size: Size3, begin: Size3, end: Size3,
+                                          phases: Int = 1) -> SourceStrides {
     let P = Size3(size.d + begin.d + end.d, size.h + begin.h + end.h, size.w + begin.w + end.w)
-    return SourceStrides(channel: P.w, row: channels * P.w, plane: P.h * channels * P.w, count: P.d * P.h * channels * P.w)
+    let len = (P.w + phases - 1) / phases
+    let channel = phases * len
+    return SourceStrides(channel: channel, row: channels * channel, plane: P.h * channels * channel,
+                         count: P.d * P.h * channels * channel, phases: phases, phaseLength: len)
 }
 
 @inline(__always) @usableFromInline

@@ -52,7 +52,7 @@ public struct PackedConv3D: Sendable {
         let taps = ws[2] * ws[3] * ws[4], inPG = ws[1], outPG = ws[0] / groups
         let isa: ConvISA = requested == .avx512 && Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2
         self.isa = isa
-        let block = DirectWeights.preferredBlock(outPerGroup: outPG, isa: isa, colStep: stride.w)
+        let block = DirectWeights.preferredBlock(outPerGroup: outPG, inPerGroup: inPG, taps: taps, isa: isa)
         packed = weight.scalars.withUnsafeBufferPointer { w in
             DirectWeights(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps, block: block) { g, co, ci, t in
                 w[((g * outPG + co) * inPG + ci) * taps + t]
@@ -81,20 +81,21 @@ public struct PackedConv3D: Sendable {
                                              into y: UnsafeMutablePointer<Float>) {
         let I = geo.input, O = geo.output, pb = geo.padding.begin, pe = geo.padding.end
         let K = geo.kernel, dil = dilation
-        let st = interleavedStrides(channels: geo.inChannels, size: I, begin: pb, end: pe)
+        // W split by the stride, so output column ow reads columns ow + tap: step 1 for every kernel.
+        let st = interleavedStrides(channels: geo.inChannels, size: I, begin: pb, end: pe, phases: stride.w)
         var taps: [Int] = []
         taps.reserveCapacity(K.product)
         for kd in 0..<K.d { for kh in 0..<K.h { for kw in 0..<K.w {
-            taps.append(kd * dil.d * st.plane + kh * dil.h * st.row + kw * dil.w)
+            taps.append(kd * dil.d * st.plane + kh * dil.h * st.row + st.column(kw * dil.w))
         }}}
-        let grid = DirectGrid(count: O, srcOrigin: 0, srcStep: Size3(stride.d * st.plane, stride.h * st.row, stride.w),
+        let grid = DirectGrid(count: O, srcOrigin: 0, srcStep: Size3(stride.d * st.plane, stride.h * st.row, 1),
                               dstOrigin: 0, dstStep: Size3(O.h * O.w, O.w, 1))
         // Always copied (even without padding): the kernels may read `directSourceSlack` past the end.
         var scratch = [Float](repeating: 0, count: st.count + directSourceSlack)
         scratch.withUnsafeMutableBufferPointer { sBuf in
             for n in 0..<geo.batch {
                 padVolumeInterleaved(x + n * geo.inChannels * I.product, channels: geo.inChannels, size: I,
-                                     begin: pb, end: pe, into: sBuf.baseAddress!)
+                                     begin: pb, end: pe, phases: stride.w, into: sBuf.baseAddress!)
                 runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
                           weights: packed, grid: grid, dst: y + n * geo.outChannels * O.product,
                           dstChannelStride: O.product, bias: bias, activation: activation, isa: isa)
