@@ -7,10 +7,13 @@
 // Problem (one tile of rows for one block of output channels):
 //   dst[co, row, c] = act(bias[co] + sum_ci sum_t src[ci, rowSrc[row] + c*colStep + tap[t]] * W[ci, t, co])
 // Micro-tiles are 3 rows x C columns, the rows taken from a flattened list of (d, h) rows so narrow
-// volumes (8^3) waste nothing at row ends. Columns step by a compile-time constant (1 or 2), so every
-// broadcast is `[rowPointer + tap + constant]`.
-//   block 32: 3 rows x 4 columns x 2 SIMD16 = 24 zmm accumulators; per tap 2 weight loads, 12 broadcasts.
-//   block 16: 3 rows x 8 columns x 1 SIMD16 = 24 zmm accumulators; per tap 1 weight load, 24 broadcasts.
+// volumes (8^3) waste nothing at row ends. Two kernels, chosen by the weights' packing:
+//   block 32 (channel-vectorised): 3 rows x 4 columns x 2 SIMD16 over output channels = 24 zmm
+//     accumulators; per tap 2 weight loads and 12 broadcasts of source values. Columns step by a
+//     compile-time constant (1 or 2), so every broadcast is `[rowPointer + tap + constant]`.
+//   block 8 (W-vectorised, for narrow layers and stems): 3 rows x 16 columns (one SIMD16 along W) x 8
+//     output channels = 24 accumulators; per tap 3 source vector loads and 8 weight broadcasts;
+//     stores are whole vectors along W. Needs column step 1.
 // Columns past `cols` and rows past `rows` are computed on in-buffer data and never stored (the
 // caller's source buffer has slack after its end). Each stored value is summed in the order bias, ci,
 // tap with one FMA per product: the same order and operations as the AVX2 kernel, so both ISAs give
@@ -47,22 +50,20 @@ public struct Direct512Tile {
     }
 }
 
-/// Whether `direct512Run` handles a column step (1 and 2; others use the AVX2 kernel) with a
-/// weight block (8 needs step 1).
+/// Whether `direct512Run` handles a weight block (8 or 32) with a column step (8 needs step 1;
+/// 32 takes 1 or 2). Other combinations use the AVX2 kernel.
 public func direct512Supports(colSrcStep: Int, block: Int) -> Bool {
-    block == 8 ? colSrcStep == 1 : (colSrcStep == 1 || colSrcStep == 2)
+    block == 8 ? colSrcStep == 1 : (block == 32 && (colSrcStep == 1 || colSrcStep == 2))
 }
 
-/// Runs one tile with output-channel block 8 (W-vectorised), 16 or 32 (the weights' packing).
+/// Runs one tile with output-channel block 8 (W-vectorised) or 32 (the weights' packing).
 public func direct512Run(_ p: Direct512Tile, block: Int) {
-    precondition(block == 8 || block == 16 || block == 32, "direct512Run: block must be 8, 16 or 32")
+    precondition(block == 8 || block == 32, "direct512Run: block must be 8 or 32")
     precondition(direct512Supports(colSrcStep: p.colSrcStep, block: block), "direct512Run: unsupported column step")
     switch (block, p.colSrcStep) {
     case (8, _): runW8(p)
-    case (32, 1): run32(p, sw: 1)
-    case (32, _): run32(p, sw: 2)
-    case (_, 1): run16(p, sw: 1)
-    default: run16(p, sw: 2)
+    case (_, 1): run32(p, sw: 1)
+    default: run32(p, sw: 2)
     }
 }
 
@@ -160,64 +161,6 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
                 storeTile(t, p, r: r, c: c, cols: 4, halves: 2)
             }
             c += 4
-        }
-        r += 3
-    }
-}
-
-@inline(__always) func run16(_ p: Direct512Tile, sw: Int) {
-    let bias0 = load16(p.bias)
-    var r = 0
-    while r < p.rows {
-        let ra = r, rb = min(r + 1, p.rows - 1), rc = min(r + 2, p.rows - 1)
-        var c = 0
-        while c < p.cols {
-            let s0 = p.rowSrc[ra] + c * sw, s1 = p.rowSrc[rb] + c * sw, s2 = p.rowSrc[rc] + c * sw
-            var a00 = bias0, a01 = bias0, a02 = bias0, a03 = bias0, a04 = bias0, a05 = bias0, a06 = bias0, a07 = bias0
-            var a10 = bias0, a11 = bias0, a12 = bias0, a13 = bias0, a14 = bias0, a15 = bias0, a16 = bias0, a17 = bias0
-            var a20 = bias0, a21 = bias0, a22 = bias0, a23 = bias0, a24 = bias0, a25 = bias0, a26 = bias0, a27 = bias0
-            var wp = p.weights
-            var s = p.src
-            for _ in 0..<p.channels {
-                let q0 = s + s0, q1 = s + s1, q2 = s + s2
-                for t in 0..<p.tapCount {
-                    let o = p.taps[t]
-                    let w = load16(wp)
-                    wp += 16
-                    a00 = a00.addingProduct(SIMD16(repeating: q0[o]), w)
-                    a01 = a01.addingProduct(SIMD16(repeating: q0[o &+ sw]), w)
-                    a02 = a02.addingProduct(SIMD16(repeating: q0[o &+ 2 &* sw]), w)
-                    a03 = a03.addingProduct(SIMD16(repeating: q0[o &+ 3 &* sw]), w)
-                    a04 = a04.addingProduct(SIMD16(repeating: q0[o &+ 4 &* sw]), w)
-                    a05 = a05.addingProduct(SIMD16(repeating: q0[o &+ 5 &* sw]), w)
-                    a06 = a06.addingProduct(SIMD16(repeating: q0[o &+ 6 &* sw]), w)
-                    a07 = a07.addingProduct(SIMD16(repeating: q0[o &+ 7 &* sw]), w)
-                    a10 = a10.addingProduct(SIMD16(repeating: q1[o]), w)
-                    a11 = a11.addingProduct(SIMD16(repeating: q1[o &+ sw]), w)
-                    a12 = a12.addingProduct(SIMD16(repeating: q1[o &+ 2 &* sw]), w)
-                    a13 = a13.addingProduct(SIMD16(repeating: q1[o &+ 3 &* sw]), w)
-                    a14 = a14.addingProduct(SIMD16(repeating: q1[o &+ 4 &* sw]), w)
-                    a15 = a15.addingProduct(SIMD16(repeating: q1[o &+ 5 &* sw]), w)
-                    a16 = a16.addingProduct(SIMD16(repeating: q1[o &+ 6 &* sw]), w)
-                    a17 = a17.addingProduct(SIMD16(repeating: q1[o &+ 7 &* sw]), w)
-                    a20 = a20.addingProduct(SIMD16(repeating: q2[o]), w)
-                    a21 = a21.addingProduct(SIMD16(repeating: q2[o &+ sw]), w)
-                    a22 = a22.addingProduct(SIMD16(repeating: q2[o &+ 2 &* sw]), w)
-                    a23 = a23.addingProduct(SIMD16(repeating: q2[o &+ 3 &* sw]), w)
-                    a24 = a24.addingProduct(SIMD16(repeating: q2[o &+ 4 &* sw]), w)
-                    a25 = a25.addingProduct(SIMD16(repeating: q2[o &+ 5 &* sw]), w)
-                    a26 = a26.addingProduct(SIMD16(repeating: q2[o &+ 6 &* sw]), w)
-                    a27 = a27.addingProduct(SIMD16(repeating: q2[o &+ 7 &* sw]), w)
-                }
-                s += p.srcChannelStride
-            }
-            withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 24) { t in
-                t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03; t[4] = a04; t[5] = a05; t[6] = a06; t[7] = a07
-                t[8] = a10; t[9] = a11; t[10] = a12; t[11] = a13; t[12] = a14; t[13] = a15; t[14] = a16; t[15] = a17
-                t[16] = a20; t[17] = a21; t[18] = a22; t[19] = a23; t[20] = a24; t[21] = a25; t[22] = a26; t[23] = a27
-                storeTile(t, p, r: r, c: c, cols: 8, halves: 1)
-            }
-            c += 8
         }
         r += 3
     }

@@ -24,9 +24,13 @@ import _TestSupport
     }
 
     @Test func avx512PathIsExercisedWhenAvailable() throws {
-        let layer = try PackedConv3D(weight: .random([20, 3, 3, 3, 3], seed: 1), bias: nil, stride: 1, padding: 1,
-                                     dilation: 1, groups: 1, activation: .identity, isa: .avx512)
-        #expect(layer.isa == (Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2))
-        #expect(layer.packed.block == (Conv3DEngine.cpuHasAVX512 ? 32 : 16))
+        // Wide layer: channel-vectorised 32-blocks; narrow layer: W-vectorised 8-blocks (AVX-512).
+        let wide = try PackedConv3D(weight: .random([20, 16, 3, 3, 3], seed: 1), bias: nil, stride: 1, padding: 1,
+                                    dilation: 1, groups: 1, activation: .identity, isa: .avx512)
+        #expect(wide.isa == (Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2))
+        #expect(wide.packed.block == (Conv3DEngine.cpuHasAVX512 ? 32 : 16))
+        let narrow = try PackedConv3D(weight: .random([16, 16, 3, 3, 3], seed: 1), bias: nil, stride: 1, padding: 1,
+                                      dilation: 1, groups: 1, activation: .identity, isa: .avx512)
+        #expect(narrow.packed.block == (Conv3DEngine.cpuHasAVX512 ? 8 : 16))
     }
 }
