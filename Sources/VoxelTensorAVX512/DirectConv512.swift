@@ -14,6 +14,7 @@
 //   block 8 (W-vectorised, for narrow layers and stems): 3 rows x 16 columns (one SIMD16 along W) x 8
 //     output channels = 24 accumulators; per tap 3 source vector loads and 8 weight broadcasts;
 //     stores are whole vectors along W. Needs column step 1.
+//   block 1 (W-vectorised, at most 4 outputs per group): 6 rows x 64 columns of one channel.
 // Columns past `cols` and rows past `rows` are computed on in-buffer data and never stored (the
 // caller's source buffer has slack after its end). Each stored value is summed in the order bias, ci,
 // tap with one FMA per product: the same order and operations as the AVX2 kernel, so both ISAs give
@@ -50,17 +51,18 @@ public struct Direct512Tile {
     }
 }
 
-/// Whether `direct512Run` handles a weight block (8 or 32) with a column step (8 needs step 1;
+/// Whether `direct512Run` handles a weight block (1, 8 or 32) with a column step (1 and 8 need step 1;
 /// 32 takes 1 or 2). Other combinations use the AVX2 kernel.
 public func direct512Supports(colSrcStep: Int, block: Int) -> Bool {
-    block == 8 ? colSrcStep == 1 : (block == 32 && (colSrcStep == 1 || colSrcStep == 2))
+    block == 1 || block == 8 ? colSrcStep == 1 : (block == 32 && (colSrcStep == 1 || colSrcStep == 2))
 }
 
-/// Runs one tile with output-channel block 8 (W-vectorised) or 32 (the weights' packing).
+/// Runs one tile with output-channel block 1 or 8 (W-vectorised) or 32 (the weights' packing).
 public func direct512Run(_ p: Direct512Tile, block: Int) {
-    precondition(block == 8 || block == 32, "direct512Run: block must be 8 or 32")
+    precondition(block == 1 || block == 8 || block == 32, "direct512Run: block must be 1, 8 or 32")
     precondition(direct512Supports(colSrcStep: p.colSrcStep, block: block), "direct512Run: unsupported column step")
     switch (block, p.colSrcStep) {
+    case (1, _): runW1(p)
     case (8, _): runW8(p)
     case (_, 1): run32(p, sw: 1)
     default: run32(p, sw: 2)
@@ -241,6 +243,83 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
             } else {
                 acc[rr * 8 + k] = v
                 let src = flat + 16 * (rr * 8 + k)
+                for l in 0..<n { d[l &* step] = src[l] }
+            }
+        }
+    }
+}
+
+/// W-vectorised kernel for layers with at most 4 outputs per group (the input gradient of a stem,
+/// whose output is the 1-channel image): a micro-tile is 6 rows x 64 columns (4 SIMD16 per row)
+/// of one output channel = 24 accumulators; per tap 24 source vector loads and 1 weight broadcast.
+@inline(__always) func runW1(_ p: Direct512Tile) {
+    var r = 0
+    while r < p.rows {
+        var c = 0
+        while c < p.cols {
+            let s0 = p.rowSrc[min(r + 0, p.rows - 1)] &+ c
+            let s1 = p.rowSrc[min(r + 1, p.rows - 1)] &+ c
+            let s2 = p.rowSrc[min(r + 2, p.rows - 1)] &+ c
+            let s3 = p.rowSrc[min(r + 3, p.rows - 1)] &+ c
+            let s4 = p.rowSrc[min(r + 4, p.rows - 1)] &+ c
+            let s5 = p.rowSrc[min(r + 5, p.rows - 1)] &+ c
+            let b = SIMD16<Float>(repeating: p.bias[0])
+            var a00 = b, a01 = b, a02 = b, a03 = b
+            var a10 = b, a11 = b, a12 = b, a13 = b
+            var a20 = b, a21 = b, a22 = b, a23 = b
+            var a30 = b, a31 = b, a32 = b, a33 = b
+            var a40 = b, a41 = b, a42 = b, a43 = b
+            var a50 = b, a51 = b, a52 = b, a53 = b
+            var wp = p.weights
+            var s = p.src
+            for _ in 0..<p.channels {
+                let q0 = s + s0, q1 = s + s1, q2 = s + s2, q3 = s + s3, q4 = s + s4, q5 = s + s5
+                for t in 0..<p.tapCount {
+                    let o = p.taps[t]
+                    let w = SIMD16<Float>(repeating: wp[0])
+                    a00 = a00.addingProduct(load16(q0 + (o &+ 0)), w); a01 = a01.addingProduct(load16(q0 + (o &+ 16)), w); a02 = a02.addingProduct(load16(q0 + (o &+ 32)), w); a03 = a03.addingProduct(load16(q0 + (o &+ 48)), w)
+                    a10 = a10.addingProduct(load16(q1 + (o &+ 0)), w); a11 = a11.addingProduct(load16(q1 + (o &+ 16)), w); a12 = a12.addingProduct(load16(q1 + (o &+ 32)), w); a13 = a13.addingProduct(load16(q1 + (o &+ 48)), w)
+                    a20 = a20.addingProduct(load16(q2 + (o &+ 0)), w); a21 = a21.addingProduct(load16(q2 + (o &+ 16)), w); a22 = a22.addingProduct(load16(q2 + (o &+ 32)), w); a23 = a23.addingProduct(load16(q2 + (o &+ 48)), w)
+                    a30 = a30.addingProduct(load16(q3 + (o &+ 0)), w); a31 = a31.addingProduct(load16(q3 + (o &+ 16)), w); a32 = a32.addingProduct(load16(q3 + (o &+ 32)), w); a33 = a33.addingProduct(load16(q3 + (o &+ 48)), w)
+                    a40 = a40.addingProduct(load16(q4 + (o &+ 0)), w); a41 = a41.addingProduct(load16(q4 + (o &+ 16)), w); a42 = a42.addingProduct(load16(q4 + (o &+ 32)), w); a43 = a43.addingProduct(load16(q4 + (o &+ 48)), w)
+                    a50 = a50.addingProduct(load16(q5 + (o &+ 0)), w); a51 = a51.addingProduct(load16(q5 + (o &+ 16)), w); a52 = a52.addingProduct(load16(q5 + (o &+ 32)), w); a53 = a53.addingProduct(load16(q5 + (o &+ 48)), w)
+                    wp += 1
+                }
+                s += p.srcChannelStride
+            }
+            withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 24) { t in
+                t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03
+                t[4] = a10; t[5] = a11; t[6] = a12; t[7] = a13
+                t[8] = a20; t[9] = a21; t[10] = a22; t[11] = a23
+                t[12] = a30; t[13] = a31; t[14] = a32; t[15] = a33
+                t[16] = a40; t[17] = a41; t[18] = a42; t[19] = a43
+                t[20] = a50; t[21] = a51; t[22] = a52; t[23] = a53
+                storeRowsW1(t, p, r: r, c: c)
+            }
+            c += 64
+        }
+        r += 6
+    }
+}
+
+/// Stores a `runW1` micro-tile `acc: [6 rows][4 vectors along W]` of channel 0 (activated here).
+@inline(__always) func storeRowsW1(_ acc: UnsafeMutableBufferPointer<SIMD16<Float>>, _ p: Direct512Tile, r: Int, c: Int) {
+    let nr = min(6, p.rows - r)
+    let step = p.colDstStep
+    let flat = UnsafeMutableRawPointer(acc.baseAddress!).assumingMemoryBound(to: Float.self)
+    for rr in 0..<nr {
+        for v in 0..<4 {
+            let c0 = c + 16 * v
+            let n = min(16, p.cols - c0)
+            if n <= 0 { break }
+            let k = rr * 4 + v
+            let x = activate(acc[k], p)
+            let d = p.dst + (p.rowDst[r + rr] &+ c0 &* step)
+            if step == 1 && n == 16 {
+                UnsafeMutableRawPointer(d).storeBytes(of: x, as: SIMD16<Float>.self)
+            } else {
+                acc[k] = x
+                let src = flat + 16 * k
                 for l in 0..<n { d[l &* step] = src[l] }
             }
         }

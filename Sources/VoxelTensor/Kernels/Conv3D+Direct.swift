@@ -53,11 +53,12 @@ import VoxelTensorAVX512
         self.data = data
     }
 
-    /// The block width the engine should pack for. AVX-512: 8 (the W-vectorised kernel, whose stores
-    /// are whole vectors) for narrow groups or few products per output (stems: Cin = 1), else 32
-    /// (16 when a group has at most 16 outputs). AVX2: 16.
+    /// The block width the engine should pack for. AVX-512: 1 (W-vectorised, one channel) for at most
+    /// 4 outputs per group; 8 (W-vectorised, whose stores are whole vectors) for at most 16 outputs per
+    /// group or few products per output (stems: Cin = 1); else 32 (channel-vectorised). AVX2: 16.
     @usableFromInline static func preferredBlock(outPerGroup: Int, inPerGroup: Int, taps: Int, isa: ConvISA) -> Int {
         guard isa == .avx512 else { return 16 }
+        if outPerGroup <= 4 { return 1 }
         if outPerGroup <= 16 || inPerGroup * taps <= 400 { return 8 }
         return 32
     }
