@@ -316,7 +316,8 @@ func runDirect512(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
                 let bP = SharedConstPointer(bBuf.baseAddress!)
                 let rsP = SharedConstPointer(rsBuf.baseAddress!), rdP = SharedConstPointer(rdBuf.baseAddress!)
                 Parallel.forEach(tiles) { tile in
-                    let slab = tile % slabs, gb = tile / slabs
+                    // Slab-major: the blocks of one slab run back to back and share its source in cache.
+                    let gb = tile % (weights.groups * weights.blocks), slab = tile / (weights.groups * weights.blocks)
                     let g = gb / weights.blocks, blk = gb % weights.blocks
                     let r0 = slab * rowsPerSlab
                     let co0 = blk * weights.block

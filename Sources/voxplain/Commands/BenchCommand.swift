@@ -14,6 +14,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Fewer repetitions (noisier, faster).")
     var quick = false
 
+    @Flag(help: "Skip the peak-FMA measurement (for profiling the kernels; percentages become 0).")
+    var skipPeak = false
+
     @Option(help: "Only the layer with exactly this label, or else layers whose label contains it (e.g. '64->64').")
     var only: String?
 
@@ -29,7 +32,7 @@ struct BenchCommand: ParsableCommand {
         }
         let passSet = Set(passes.split(separator: ",").map { String($0) })
         let progress = isatty(2) != 0
-        let report = try Bench.run(quick: quick, layers: layers, passes: passSet) { line in
+        let report = try Bench.run(quick: quick, measurePeak: !skipPeak, layers: layers, passes: passSet) { line in
             if progress { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         }
         if json {
