@@ -326,6 +326,94 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     }
 }
 
+
+/// Arguments of one weight-gradient tile: 8 output channels x 1 input channel, all kernel taps.
+public struct WeightGrad512Tile {
+    /// Row-padded output gradient of the 8 channels: `[OD][OH][rowG]`, zero past OW.
+    public var gy: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                    UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>)
+    /// The input channel, zero-padded and W de-interleaved by the stride: `[PD][PH][sw][qw]`.
+    public var x: UnsafePointer<Float>
+    public var kernel: (d: Int, h: Int, w: Int), dilation: (d: Int, h: Int, w: Int), stride: (d: Int, h: Int, w: Int)
+    public var outD: Int, outH: Int, rowG: Int, planeX: Int, rowX: Int, qw: Int
+    /// Receives `[8][kD*kH*kW]` sums.
+    public var out: UnsafeMutablePointer<Float>
+
+    public init(gy: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                     UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+                x: UnsafePointer<Float>, kernel: (d: Int, h: Int, w: Int), dilation: (d: Int, h: Int, w: Int),
+                stride: (d: Int, h: Int, w: Int), outD: Int, outH: Int, rowG: Int, planeX: Int, rowX: Int, qw: Int,
+                out: UnsafeMutablePointer<Float>) {
+        self.gy = gy; self.x = x; self.kernel = kernel; self.dilation = dilation; self.stride = stride
+        self.outD = outD; self.outH = outH; self.rowG = rowG; self.planeX = planeX; self.rowX = rowX; self.qw = qw
+        self.out = out
+    }
+}
+
+/// Weight gradient of one tile with 16-lane FMAs: for each (kd, kh) and 3 kw taps at a time, 8
+/// channels x 3 taps = 24 accumulators run along OW (`rowG` is a multiple of 16), then each is
+/// reduced across its lanes.
+public func weightGrad512(_ p: WeightGrad512Tile) {
+    let K = p.kernel, dil = p.dilation, s = p.stride
+    let kvol = K.d * K.h * K.w
+    let (g0, g1, g2, g3, g4, g5, g6, g7) = p.gy
+    for kd in 0..<K.d { for kh in 0..<K.h {
+        var kw0 = 0
+        while kw0 < K.w {
+            let nk = min(3, K.w - kw0)
+            func xoff(_ j: Int) -> Int {
+                let t = min(kw0 + j, K.w - 1) * dil.w
+                return (t % s.w) * p.qw + t / s.w
+            }
+            let x0 = xoff(0), x1 = xoff(1), x2 = xoff(2)
+            var a00 = SIMD16<Float>(repeating: 0), a01 = SIMD16<Float>(repeating: 0), a02 = SIMD16<Float>(repeating: 0)
+            var a10 = SIMD16<Float>(repeating: 0), a11 = SIMD16<Float>(repeating: 0), a12 = SIMD16<Float>(repeating: 0)
+            var a20 = SIMD16<Float>(repeating: 0), a21 = SIMD16<Float>(repeating: 0), a22 = SIMD16<Float>(repeating: 0)
+            var a30 = SIMD16<Float>(repeating: 0), a31 = SIMD16<Float>(repeating: 0), a32 = SIMD16<Float>(repeating: 0)
+            var a40 = SIMD16<Float>(repeating: 0), a41 = SIMD16<Float>(repeating: 0), a42 = SIMD16<Float>(repeating: 0)
+            var a50 = SIMD16<Float>(repeating: 0), a51 = SIMD16<Float>(repeating: 0), a52 = SIMD16<Float>(repeating: 0)
+            var a60 = SIMD16<Float>(repeating: 0), a61 = SIMD16<Float>(repeating: 0), a62 = SIMD16<Float>(repeating: 0)
+            var a70 = SIMD16<Float>(repeating: 0), a71 = SIMD16<Float>(repeating: 0), a72 = SIMD16<Float>(repeating: 0)
+            for od in 0..<p.outD {
+                let xplane = p.x + (od * s.d + kd * dil.d) * p.planeX
+                for oh in 0..<p.outH {
+                    let xr = xplane + (oh * s.h + kh * dil.h) * p.rowX
+                    let go = (od * p.outH + oh) * p.rowG
+                    var ow = 0
+                    while ow < p.rowG {
+                        let u0 = load16(xr + (x0 &+ ow)), u1 = load16(xr + (x1 &+ ow)), u2 = load16(xr + (x2 &+ ow))
+                        let v0 = load16(g0 + (go &+ ow))
+                        a00 = a00.addingProduct(v0, u0); a01 = a01.addingProduct(v0, u1); a02 = a02.addingProduct(v0, u2)
+                        let v1 = load16(g1 + (go &+ ow))
+                        a10 = a10.addingProduct(v1, u0); a11 = a11.addingProduct(v1, u1); a12 = a12.addingProduct(v1, u2)
+                        let v2 = load16(g2 + (go &+ ow))
+                        a20 = a20.addingProduct(v2, u0); a21 = a21.addingProduct(v2, u1); a22 = a22.addingProduct(v2, u2)
+                        let v3 = load16(g3 + (go &+ ow))
+                        a30 = a30.addingProduct(v3, u0); a31 = a31.addingProduct(v3, u1); a32 = a32.addingProduct(v3, u2)
+                        let v4 = load16(g4 + (go &+ ow))
+                        a40 = a40.addingProduct(v4, u0); a41 = a41.addingProduct(v4, u1); a42 = a42.addingProduct(v4, u2)
+                        let v5 = load16(g5 + (go &+ ow))
+                        a50 = a50.addingProduct(v5, u0); a51 = a51.addingProduct(v5, u1); a52 = a52.addingProduct(v5, u2)
+                        let v6 = load16(g6 + (go &+ ow))
+                        a60 = a60.addingProduct(v6, u0); a61 = a61.addingProduct(v6, u1); a62 = a62.addingProduct(v6, u2)
+                        let v7 = load16(g7 + (go &+ ow))
+                        a70 = a70.addingProduct(v7, u0); a71 = a71.addingProduct(v7, u1); a72 = a72.addingProduct(v7, u2)
+                        ow += 16
+                    }
+                }
+            }
+            let sums: [(Float, Float, Float)] = [(a00.sum(), a01.sum(), a02.sum()), (a10.sum(), a11.sum(), a12.sum()), (a20.sum(), a21.sum(), a22.sum()), (a30.sum(), a31.sum(), a32.sum()), (a40.sum(), a41.sum(), a42.sum()), (a50.sum(), a51.sum(), a52.sum()), (a60.sum(), a61.sum(), a62.sum()), (a70.sum(), a71.sum(), a72.sum())]
+            for j in 0..<8 {
+                let base = p.out + j * kvol + (kd * K.h + kh) * K.w + kw0
+                base[0] = sums[j].0
+                if nk > 1 { base[1] = sums[j].1 }
+                if nk > 2 { base[2] = sums[j].2 }
+            }
+            kw0 += nk
+        }
+    }}
+}
+
 /// Peak-FMA probe for AVX-512: 12 independent SIMD16 FMA chains; returns a value to keep them alive.
 @inline(never) public func fmaLoop512(_ n: Int) -> Float {
     let b = SIMD16<Float>(repeating: 1e-7), c = SIMD16<Float>(repeating: 0.5)

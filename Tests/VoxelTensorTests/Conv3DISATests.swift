@@ -21,6 +21,14 @@ import _TestSupport
         }
         let g2 = try backward(.avx2), g5 = try backward(.avx512)
         #expect(g2 == g5, "max diff \(maxAbsDifference(g2.scalars, g5.scalars))")
+        // Weight gradients sum lanes in different groupings per ISA: equal to Float rounding.
+        func weightGrad(_ isa: ConvISA) throws -> (weight: Tensor, bias: Tensor) {
+            try conv3dBackwardWeight(gradOutput: gy, input: x, weightShape: w.shape, stride: c.stride,
+                                     padding: c.padding, dilation: c.dilation, groups: c.groups, isa: isa)
+        }
+        let w2 = try weightGrad(.avx2), w5 = try weightGrad(.avx512)
+        let close = convClose(w5.weight, w2.weight, terms: gy.count / c.cout)
+        #expect(close && w2.bias == w5.bias)
     }
 
     @Test func avx512PathIsExercisedWhenAvailable() throws {

@@ -1,3 +1,5 @@
+import VoxelTensorAVX512
+
 // Backward passes of conv3d, each parallel over what it writes (no locks):
 //
 // Input gradient (explanations need only this one):
@@ -117,6 +119,17 @@ func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: [Int], 
 public func conv3dBackwardWeight(gradOutput: Tensor, input: Tensor, weightShape: [Int], stride: Size3 = 1,
                                  padding: Padding3 = 0, dilation: Size3 = 1,
                                  groups: Int = 1) throws -> (weight: Tensor, bias: Tensor) {
+    try conv3dBackwardWeight(gradOutput: gradOutput, input: input, weightShape: weightShape, stride: stride,
+                             padding: padding, dilation: dilation, groups: groups, isa: Conv3DEngine.isa)
+}
+
+/// `conv3dBackwardWeight` on a given instruction set (AVX-512 falls back to AVX2 when the CPU lacks
+/// it). The two sum each weight's products in different lane groupings, so they agree to rounding,
+/// not bit for bit; each is deterministic.
+func conv3dBackwardWeight(gradOutput: Tensor, input: Tensor, weightShape: [Int], stride: Size3, padding: Padding3,
+                          dilation: Size3, groups: Int, isa requested: ConvISA) throws -> (weight: Tensor, bias: Tensor) {
+    let isa: ConvISA = requested == .avx512 && Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2
+    let lanes = isa == .avx512 ? 16 : 8, coBlock = isa == .avx512 ? 8 : 4
     let op = "conv3dBackwardWeight"
     let geo = try Conv3DGeometry(op: op, inputShape: input.shape, weightShape: weightShape, stride: stride,
                                  padding: padding, dilation: dilation, groups: groups)
@@ -126,17 +139,17 @@ public func conv3dBackwardWeight(gradOutput: Tensor, input: Tensor, weightShape:
     let I = geo.input, O = geo.output, K = geo.kernel, s = stride, dil = dilation, pb = padding.begin
     let coutG = geo.outPerGroup, cinG = geo.inPerGroup, Cout = geo.outChannels
     // Padded input, W de-interleaved by the W stride: xd[ci][pd][ph][r][q] = xpad[ci][pd][ph][q*sw + r].
-    let owr = (O.w + 7) / 8 * 8
+    let owr = (O.w + lanes - 1) / lanes * lanes
     let qw = owr + (K.w - 1) * dil.w / s.w
     let P = Size3(I.d + pb.d + padding.end.d, I.h + pb.h + padding.end.h, 0)
     let rowX = s.w * qw, planeX = P.h * rowX, chanX = P.d * planeX
-    // gy with OW rounded up to 8 (zeros after), plus one zero channel for blocks past Cout.
+    // gy with OW rounded up to the lane count (zeros after), plus one zero channel for blocks past Cout.
     let rowG = owr, chanG = O.d * O.h * owr
     var xd = [Float](repeating: 0, count: geo.inChannels * chanX)
     var gp = [Float](repeating: 0, count: (Cout + 1) * chanG)
     var gw = [Float](repeating: 0, count: weightShape.product)
-    let blocks4 = (coutG + 3) / 4
-    let tiles = groups * blocks4 * cinG
+    let blocks = (coutG + coBlock - 1) / coBlock
+    let tiles = groups * blocks * cinG
     var gb = [Double](repeating: 0, count: Cout)
     let x = input.scalars, gy = gradOutput.scalars
     for n in 0..<geo.batch {
@@ -181,13 +194,27 @@ public func conv3dBackwardWeight(gradOutput: Tensor, input: Tensor, weightShape:
             Parallel.forEach(tiles) { tile in
                 let ci = tile % cinG
                 let gblk = tile / cinG
-                let g = gblk / blocks4, co0 = (gblk % blocks4) * 4
+                let g = gblk / blocks, co0 = (gblk % blocks) * coBlock
                 func gRow(_ j: Int) -> UnsafePointer<Float> {
                     let co = co0 + j < coutG ? g * coutG + co0 + j : Cout
                     return Gy + co * chanG
                 }
                 let g0 = gRow(0), g1 = gRow(1), g2 = gRow(2), g3 = gRow(3)
                 let xc = X + (g * cinG + ci) * chanX
+                if isa == .avx512 {
+                    let kvol = K.product
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * kvol) { out in
+                        weightGrad512(WeightGrad512Tile(
+                            gy: (g0, g1, g2, g3, gRow(4), gRow(5), gRow(6), gRow(7)), x: xc,
+                            kernel: (K.d, K.h, K.w), dilation: (dil.d, dil.h, dil.w), stride: (s.d, s.h, s.w),
+                            outD: O.d, outH: O.h, rowG: rowG, planeX: planeX, rowX: rowX, qw: qw, out: out.baseAddress!))
+                        for j in 0..<8 where co0 + j < coutG {
+                            let w = W + ((g * coutG + co0 + j) * cinG + ci) * kvol
+                            for t in 0..<kvol { w[t] += out[j * kvol + t] }
+                        }
+                    }
+                    return
+                }
                 for kd in 0..<K.d { for kh in 0..<K.h {
                     var kw0 = 0
                     while kw0 < K.w {
