@@ -176,18 +176,23 @@ func conv3dBackwardWeight(gradOutput: Tensor, input: Tensor, weightShape: [Int],
                 }
             }
         }
-        gp.withUnsafeMutableBufferPointer { gbuf in
-            for co in 0..<Cout { for od in 0..<O.d { for oh in 0..<O.h {
-                let src = (((n * Cout + co) * O.d + od) * O.h + oh) * O.w
-                let dst = co * chanG + (od * O.h + oh) * rowG
-                for ow in 0..<O.w { gbuf[dst + ow] = gy[src + ow] }
-            }}}
-        }
-        for co in 0..<Cout {
-            var sum = 0.0
-            for i in 0..<O.product { sum += Double(gy[(n * Cout + co) * O.product + i]) }
-            gb[co] += sum
-        }
+        // Row-padded copy of gy and the bias gradient, parallel over output channels (each owns its
+        // rows and its bias entry; the bias sum runs in a fixed order, in Double).
+        gp.withUnsafeMutableBufferPointer { gbuf in gb.withUnsafeMutableBufferPointer { bbuf in
+            gy.withUnsafeBufferPointer { gyb in
+                let G = SharedPointer(gbuf.baseAddress!), B = SharedPointer(bbuf.baseAddress!)
+                let Y = SharedConstPointer(gyb.baseAddress! + n * Cout * O.product)
+                Parallel.forEach(Cout) { co in
+                    var sum = 0.0
+                    for r in 0..<(O.d * O.h) {
+                        let src = Y + co * O.product + r * O.w
+                        (G + co * chanG + r * rowG).update(from: src, count: O.w)
+                        for ow in 0..<O.w { sum += Double(src[ow]) }
+                    }
+                    B[co] += sum
+                }
+            }
+        }}
         xd.withUnsafeBufferPointer { xb in gp.withUnsafeBufferPointer { gbuf in gw.withUnsafeMutableBufferPointer { wb in
             let X = SharedConstPointer(xb.baseAddress!), Gy = SharedConstPointer(gbuf.baseAddress!)
             let W = SharedPointer(wb.baseAddress!)
