@@ -26,6 +26,19 @@ let computeSettings: [SwiftSetting] = [
 ]
 let plainSettings: [SwiftSetting] = [.unsafeFlags(cpuFlags + niftiInclude)]
 
+/// AVX-512 kernels live in their own module, compiled for Skylake-SP (AVX-512 F/CD/BW/DQ/VL, also
+/// AMD Zen 4+); VoxelTensor calls them only after checking the CPU at run time, so the binary still
+/// runs on AVX2-only machines. On other architectures the module builds but is never called.
+#if arch(x86_64)
+let avx512Flags: [String] = ["-target-cpu", "skylake-avx512"]
+#else
+let avx512Flags: [String] = []
+#endif
+let avx512Settings: [SwiftSetting] = [
+    .unsafeFlags(avx512Flags),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
+
 let package = Package(
     name: "Voxplain",
     platforms: [.macOS(.v14)],
@@ -39,7 +52,8 @@ let package = Package(
     targets: [
         // Floor 1: system libraries, tensors and kernels, NIfTI volumes.
         .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
-        .target(name: "VoxelTensor", swiftSettings: computeSettings),
+        .target(name: "VoxelTensorAVX512", swiftSettings: avx512Settings),
+        .target(name: "VoxelTensor", dependencies: ["VoxelTensorAVX512"], swiftSettings: computeSettings),
         .target(name: "NIfTI", dependencies: ["CNIfTI"], swiftSettings: plainSettings),
         // Floor 2: the network engine and its model files (ONNX, safetensors).
         .target(name: "VoxelNN", dependencies: ["VoxelTensor"], swiftSettings: computeSettings),

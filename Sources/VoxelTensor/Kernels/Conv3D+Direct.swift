@@ -1,0 +1,338 @@
+import VoxelTensorAVX512
+
+// The register-blocked direct convolution engine shared by the conv3d forward pass and the
+// input-gradient (transposed) pass.
+//
+// Problem it solves, per batch item:
+//   dst[g, co, pos] = act(bias[co] + sum_{ci < inPerGroup} sum_{t < taps} src[g*inPerGroup + ci, base(pos) + tap[t]] * W[g, co, ci, t])
+// where `src` is a zero-padded copy of the source (so no bounds checks in the inner loop), `tap[t]`
+// are fixed offsets inside one source channel, and positions `pos` run over a 3D grid whose source
+// base offsets and destination offsets are affine in (pd, ph, pw). The forward pass uses one grid
+// (source step = stride); the transposed pass uses one grid per stride phase.
+//
+// Register blocking (AVX2, 16 ymm registers): a micro-tile is 6 positions x 16 output channels held
+// in 12 SIMD8<Float> accumulators; per tap it loads 2 weight vectors (contiguous: the weights are
+// packed as [group][block of 16 outputs][ci][tap][16]) and broadcasts 6 source values, then issues
+// 12 FMAs. Positions of a micro-tile are consecutive in the flattened grid, so the inner loop never
+// branches on borders; a last partial micro-tile repeats its final position and stores only the
+// valid ones.
+//
+// Parallelism and determinism: tiles are (group, output block, slab of grid rows) with slab sizes
+// fixed by the shape alone. Every output element is computed by exactly one micro-tile, summing in
+// the fixed order bias, then ci, then tap, so results are bit-identical for any thread count.
+
+/// Output channels per register block (two SIMD8 vectors).
+@usableFromInline let convBlock = 16
+/// Output positions per micro-tile (12 accumulators with `convBlock` = 16).
+@usableFromInline let convTileW = 6
+
+/// Weights packed for the direct engine: `[groups][blocks][inPerGroup][taps][block]`, zero past the
+/// last output channel of a group. `block` is 16 (AVX2: two SIMD8; AVX-512: one SIMD16), 32
+/// (AVX-512: two SIMD16; the AVX2 kernel runs it as two 16-halves) or 8 (AVX-512 W-vectorised
+/// kernel, column step 1 only).
+@usableFromInline struct DirectWeights: Sendable {
+    @usableFromInline let groups: Int, inPerGroup: Int, outPerGroup: Int, taps: Int, blocks: Int, block: Int
+    @usableFromInline let data: [Float]
+
+    /// Packs from a getter `value(g, coLocal, ciLocal, tap)`.
+    @usableFromInline init(groups: Int, inPerGroup: Int, outPerGroup: Int, taps: Int, block: Int = convBlock,
+                           value: (Int, Int, Int, Int) -> Float) {
+        self.groups = groups; self.inPerGroup = inPerGroup; self.outPerGroup = outPerGroup; self.taps = taps
+        self.block = block
+        let blocks = (outPerGroup + block - 1) / block
+        self.blocks = blocks
+        var data = [Float](repeating: 0, count: groups * blocks * inPerGroup * taps * block)
+        var i = 0
+        for g in 0..<groups { for b in 0..<blocks { for ci in 0..<inPerGroup { for t in 0..<taps {
+            for l in 0..<block {
+                let co = b * block + l
+                if co < outPerGroup { data[i] = value(g, co, ci, t) }
+                i += 1
+            }
+        }}}}
+        self.data = data
+    }
+
+    /// The block width the engine should pack for. AVX-512: 1 (W-vectorised, one channel) for at most
+    /// 4 outputs per group; 8 (W-vectorised, whose stores are whole vectors) for at most 16 outputs per
+    /// group or few products per output (stems: Cin = 1); else 32 (channel-vectorised). AVX2: 16.
+    @usableFromInline static func preferredBlock(outPerGroup: Int, inPerGroup: Int, taps: Int, isa: ConvISA) -> Int {
+        guard isa == .avx512 else { return 16 }
+        if outPerGroup <= 4 { return 1 }
+        if outPerGroup <= 16 || inPerGroup * taps <= 400 { return 8 }
+        return 32
+    }
+
+    /// Offset of block (g, b) in `data`.
+    @inlinable func blockOffset(_ g: Int, _ b: Int) -> Int { (g * blocks + b) * inPerGroup * taps * block }
+}
+
+/// Floats of slack every source buffer of `runDirect` must have after its last element: the AVX-512
+/// kernel reads (never stores) up to 8 columns of stride 2 past a row's last valid column.
+@usableFromInline let directSourceSlack = 64
+
+/// An affine 3D grid of positions: where each position reads in the source and writes in the output.
+@usableFromInline struct DirectGrid: Sendable {
+    @usableFromInline var count: Size3
+    @usableFromInline var srcOrigin: Int, srcStep: Size3
+    @usableFromInline var dstOrigin: Int, dstStep: Size3
+    @usableFromInline init(count: Size3, srcOrigin: Int, srcStep: Size3, dstOrigin: Int, dstStep: Size3) {
+        self.count = count; self.srcOrigin = srcOrigin; self.srcStep = srcStep
+        self.dstOrigin = dstOrigin; self.dstStep = dstStep
+    }
+}
+
+/// Strides (in floats) of a zero-padded source in the row-interleaved layout `[D][H][C][phase][W/phase]`.
+@usableFromInline struct SourceStrides: Sendable {
+    @usableFromInline var channel: Int, row: Int, plane: Int, count: Int
+    /// W phases (the W stride of the convolution reading it) and the length of one phase.
+    @usableFromInline var phases: Int, phaseLength: Int
+    /// Offset inside a channel row of padded column `w`.
+    @inlinable func column(_ w: Int) -> Int { (w % phases) * phaseLength + w / phases }
+}
+
+/// Copies `x: [C, D, H, W]` into `dst` zero-padded (negative pads crop) in the layout
+/// `[D'][H'][C][phases][ceil(W'/phases)]`, where column w' is stored in phase `w' % phases` at
+/// `w' / phases`. Interleaving the channels per row keeps the rows one micro-tile reads (all
+/// channels, a few planes) in a few contiguous runs, which caches and prefetchers follow far better
+/// than one stream per channel; splitting W by the conv's W stride makes every kernel read
+/// consecutive columns with step 1. Parallel over planes.
+@usableFromInline func padVolumeInterleaved(_ x: UnsafePointer<Float>, channels: Int, size: Size3, begin: Size3,
+                                            end: Size3, phases: Int = 1, into dst: UnsafeMutablePointer<Float>) {
+    let st = interleavedStrides(channels: channels, size: size, begin: begin, end: end, phases: phases)
+    let P = Size3(size.d + begin.d + end.d, size.h + begin.h + end.h, size.w + begin.w + end.w)
+    let xs = SharedConstPointer(x), ds = SharedPointer(dst)
+    Parallel.forEach(P.d) { pd in
+        let out = ds + pd * st.plane
+        out.initialize(repeating: 0, count: st.plane)
+        let id = pd - begin.d
+        if id < 0 || id >= size.d { return }
+        let w0 = max(0, begin.w), w1 = min(P.w, size.w + begin.w)
+        if w1 <= w0 { return }
+        for ph in 0..<P.h {
+            let ih = ph - begin.h
+            if ih < 0 || ih >= size.h { continue }
+            for c in 0..<channels {
+                let src = xs + ((c * size.d + id) * size.h + ih) * size.w - begin.w
+                let row = out + ph * st.row + c * st.channel
+                if phases == 1 {
+                    (row + w0).update(from: src + w0, count: w1 - w0)
+                } else {
+                    for w in w0..<w1 { row[st.column(w)] = src[w] }
+                }
+            }
+        }
+    }
+}
+
+/// The strides `padVolumeInterleaved` writes with.
+@usableFromInline func interleavedStrides(channels: Int, size: Size3, begin: Size3, end: Size3,
+                                          phases: Int = 1) -> SourceStrides {
+    let P = Size3(size.d + begin.d + end.d, size.h + begin.h + end.h, size.w + begin.w + end.w)
+    let len = (P.w + phases - 1) / phases
+    let channel = phases * len
+    return SourceStrides(channel: channel, row: channels * channel, plane: P.h * channels * channel,
+                         count: P.d * P.h * channels * channel, phases: phases, phaseLength: len)
+}
+
+@inline(__always) @usableFromInline
+func loadVector(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+/// Stores `n` (<= 8) lanes of `v` at `p`, `p + stride`, ...
+@inline(__always) @usableFromInline
+func scatterLanes(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ stride: Int, _ n: Int) {
+    if n == 8 {
+        p[0] = v[0]; p[stride] = v[1]; p[2 * stride] = v[2]; p[3 * stride] = v[3]
+        p[4 * stride] = v[4]; p[5 * stride] = v[5]; p[6 * stride] = v[6]; p[7 * stride] = v[7]
+    } else {
+        for l in 0..<n { p[l * stride] = v[l] }
+    }
+}
+
+/// One micro-tile: 6 positions (source base offsets `b0...b5`) x 16 output channels.
+/// `src` points at the group's first source channel; `w` at the block's packed weights.
+@inline(__always) @usableFromInline
+func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: Int,
+                     taps: UnsafePointer<Int>, tapCount: Int, w: UnsafePointer<Float>, wStride: Int,
+                     b0: Int, b1: Int, b2: Int, b3: Int, b4: Int, b5: Int,
+                     bias0: SIMD8<Float>, bias1: SIMD8<Float>,
+                     dst: UnsafeMutablePointer<Float>, d: (Int, Int, Int, Int, Int, Int), valid: Int,
+                     dstChannelStride: Int, validChannels: Int, activation: Activation) {
+    var a00 = bias0, a01 = bias1, a10 = bias0, a11 = bias1, a20 = bias0, a21 = bias1
+    var a30 = bias0, a31 = bias1, a40 = bias0, a41 = bias1, a50 = bias0, a51 = bias1
+    var wp = w
+    var s = src
+    for _ in 0..<channels {
+        let p0 = s + b0, p1 = s + b1, p2 = s + b2, p3 = s + b3, p4 = s + b4, p5 = s + b5
+        for t in 0..<tapCount {
+            let o = taps[t]
+            let w0 = loadVector(wp), w1 = loadVector(wp + 8)
+            wp += wStride
+            let x0 = SIMD8<Float>(repeating: p0[o])
+            a00 = a00.addingProduct(x0, w0); a01 = a01.addingProduct(x0, w1)
+            let x1 = SIMD8<Float>(repeating: p1[o])
+            a10 = a10.addingProduct(x1, w0); a11 = a11.addingProduct(x1, w1)
+            let x2 = SIMD8<Float>(repeating: p2[o])
+            a20 = a20.addingProduct(x2, w0); a21 = a21.addingProduct(x2, w1)
+            let x3 = SIMD8<Float>(repeating: p3[o])
+            a30 = a30.addingProduct(x3, w0); a31 = a31.addingProduct(x3, w1)
+            let x4 = SIMD8<Float>(repeating: p4[o])
+            a40 = a40.addingProduct(x4, w0); a41 = a41.addingProduct(x4, w1)
+            let x5 = SIMD8<Float>(repeating: p5[o])
+            a50 = a50.addingProduct(x5, w0); a51 = a51.addingProduct(x5, w1)
+        }
+        s += channelStride
+    }
+    let n0 = min(8, validChannels), n1 = max(0, validChannels - 8)
+    let cs8 = 8 * dstChannelStride
+    @inline(__always) func put(_ lo: SIMD8<Float>, _ hi: SIMD8<Float>, _ off: Int) {
+        scatterLanes(activation.apply(lo), dst + off, dstChannelStride, n0)
+        if n1 > 0 { scatterLanes(activation.apply(hi), dst + off + cs8, dstChannelStride, n1) }
+    }
+    put(a00, a01, d.0)
+    if valid > 1 { put(a10, a11, d.1) }
+    if valid > 2 { put(a20, a21, d.2) }
+    if valid > 3 { put(a30, a31, d.3) }
+    if valid > 4 { put(a40, a41, d.4) }
+    if valid > 5 { put(a50, a51, d.5) }
+}
+
+/// Runs the direct engine for one batch item over one grid.
+///
+/// - `src`: padded source `[groups * inPerGroup][srcChannelStride]` followed by `directSourceSlack`
+///   readable floats.
+/// - `dst`: output `[groups * outPerGroup][dstChannelStride]`; every grid position of every output
+///   channel is written.
+/// - `isa`: AVX-512 needs `weights.block` packed for it and a W source step of 1 or 2; otherwise the
+///   AVX2 kernel runs (it reads 16-channel halves of 32-blocks).
+@usableFromInline func runDirect(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
+                                 weights: DirectWeights, grid: DirectGrid,
+                                 dst: UnsafeMutablePointer<Float>, dstChannelStride: Int,
+                                 bias: [Float]?, activation: Activation, isa: ConvISA) {
+    precondition(taps.count == weights.taps, "direct conv: tap table and packed weights disagree")
+    let G = grid.count
+    if G.product == 0 { return }
+    let block = weights.block
+    var biasPadded = [Float](repeating: 0, count: weights.groups * weights.blocks * block)
+    if let bias {
+        for g in 0..<weights.groups { for co in 0..<weights.outPerGroup {
+            biasPadded[g * weights.blocks * block + co] = bias[g * weights.outPerGroup + co]
+        }}
+    }
+    if isa == .avx512 && direct512Supports(colSrcStep: grid.srcStep.w, block: block) {
+        runDirect512(src: src, srcChannelStride: srcChannelStride, taps: taps, weights: weights, grid: grid,
+                     dst: dst, dstChannelStride: dstChannelStride, bias: biasPadded, activation: activation)
+        return
+    }
+    precondition(block % convBlock == 0, "direct conv: AVX2 kernel needs 16- or 32-channel blocks")
+    // AVX2: slabs of whole (pd, ph-chunk) rows, about 1-2k positions each, fixed by the shape.
+    let rowsPerSlab = max(1, min(G.h, 1536 / max(1, G.w)))
+    let slabsPerPlane = (G.h + rowsPerSlab - 1) / rowsPerSlab
+    let slabs = G.d * slabsPerPlane
+    let halves = block / convBlock
+    let tiles = weights.groups * weights.blocks * halves * slabs
+    let srcP = SharedConstPointer(src), dstP = SharedPointer(dst)
+    taps.withUnsafeBufferPointer { tapBuf in
+        weights.data.withUnsafeBufferPointer { wBuf in
+            biasPadded.withUnsafeBufferPointer { bBuf in
+                let tapP = SharedConstPointer(tapBuf.baseAddress!), wP = SharedConstPointer(wBuf.baseAddress!)
+                let bP = SharedConstPointer(bBuf.baseAddress!)
+                Parallel.forEach(tiles) { tile in
+                    let slab = tile % slabs
+                    let gbh = tile / slabs
+                    let half = gbh % halves, gb = gbh / halves
+                    let g = gb / weights.blocks, b = gb % weights.blocks
+                    let pd = slab / slabsPerPlane
+                    let h0 = (slab % slabsPerPlane) * rowsPerSlab
+                    let h1 = min(G.h, h0 + rowsPerSlab)
+                    let count = (h1 - h0) * G.w
+                    let co0 = b * block + half * convBlock
+                    let validChannels = min(convBlock, weights.outPerGroup - co0)
+                    if validChannels <= 0 { return }
+                    let srcG = srcP + g * weights.inPerGroup * srcChannelStride
+                    let dstG = dstP + (g * weights.outPerGroup + co0) * dstChannelStride
+                    let wBlock = wP + weights.blockOffset(g, b) + half * convBlock
+                    let bias0 = loadVector(bP + gb * block + half * convBlock)
+                    let bias1 = loadVector(bP + gb * block + half * convBlock + 8)
+                    let srcD = grid.srcOrigin + pd * grid.srcStep.d
+                    let dstD = grid.dstOrigin + pd * grid.dstStep.d
+                    @inline(__always) func offsets(_ q: Int) -> (Int, Int) {
+                        let ph = h0 + q / G.w, pw = q % G.w
+                        return (srcD + ph * grid.srcStep.h + pw * grid.srcStep.w,
+                                dstD + ph * grid.dstStep.h + pw * grid.dstStep.w)
+                    }
+                    var q = 0
+                    while q < count {
+                        let last = count - 1
+                        let (s0, d0) = offsets(q), (s1, d1) = offsets(min(q + 1, last))
+                        let (s2, d2) = offsets(min(q + 2, last)), (s3, d3) = offsets(min(q + 3, last))
+                        let (s4, d4) = offsets(min(q + 4, last)), (s5, d5) = offsets(min(q + 5, last))
+                        directMicroTile(src: srcG, channelStride: srcChannelStride, channels: weights.inPerGroup,
+                                        taps: tapP.base, tapCount: weights.taps, w: wBlock, wStride: block,
+                                        b0: s0, b1: s1, b2: s2, b3: s3, b4: s4, b5: s5,
+                                        bias0: bias0, bias1: bias1,
+                                        dst: dstG, d: (d0, d1, d2, d3, d4, d5), valid: min(convTileW, count - q),
+                                        dstChannelStride: dstChannelStride, validChannels: validChannels,
+                                        activation: activation)
+                        q += convTileW
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The AVX-512 path of `runDirect`: tiles are (group, block, chunk of flattened (pd, ph) rows).
+func runDirect512(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int], weights: DirectWeights,
+                  grid: DirectGrid, dst: UnsafeMutablePointer<Float>, dstChannelStride: Int,
+                  bias: [Float], activation: Activation) {
+    let G = grid.count
+    let rows = G.d * G.h
+    var rowSrc = [Int](repeating: 0, count: rows), rowDst = [Int](repeating: 0, count: rows)
+    for r in 0..<rows {
+        let pd = r / G.h, ph = r % G.h
+        rowSrc[r] = grid.srcOrigin + pd * grid.srcStep.d + ph * grid.srcStep.h
+        rowDst[r] = grid.dstOrigin + pd * grid.dstStep.d + ph * grid.dstStep.h
+    }
+    // Chunks of rows (a multiple of the 3-row micro-tile), about 1-2k positions each.
+    let rowsPerSlab = max(3, (1536 / max(1, G.w)) / 3 * 3)
+    let slabs = (rows + rowsPerSlab - 1) / rowsPerSlab
+    let tiles = weights.groups * weights.blocks * slabs
+    let (act, a, b): (Int, Float, Float) = {
+        switch activation {
+        case .identity: return (0, 0, 0)
+        case .relu: return (1, 0, 0)
+        case .leakyRelu(let alpha): return (2, alpha, 0)
+        case .clip(let lo, let hi): return (3, lo, hi)
+        }
+    }()
+    let srcP = SharedConstPointer(src), dstP = SharedPointer(dst)
+    taps.withUnsafeBufferPointer { tapBuf in weights.data.withUnsafeBufferPointer { wBuf in
+        bias.withUnsafeBufferPointer { bBuf in rowSrc.withUnsafeBufferPointer { rsBuf in
+            rowDst.withUnsafeBufferPointer { rdBuf in
+                let tapP = SharedConstPointer(tapBuf.baseAddress!), wP = SharedConstPointer(wBuf.baseAddress!)
+                let bP = SharedConstPointer(bBuf.baseAddress!)
+                let rsP = SharedConstPointer(rsBuf.baseAddress!), rdP = SharedConstPointer(rdBuf.baseAddress!)
+                Parallel.forEach(tiles) { tile in
+                    // Slab-major: the blocks of one slab run back to back and share its source in cache.
+                    let gb = tile % (weights.groups * weights.blocks), slab = tile / (weights.groups * weights.blocks)
+                    let g = gb / weights.blocks, blk = gb % weights.blocks
+                    let r0 = slab * rowsPerSlab
+                    let co0 = blk * weights.block
+                    let tileArgs = Direct512Tile(
+                        src: srcP + g * weights.inPerGroup * srcChannelStride, srcChannelStride: srcChannelStride,
+                        channels: weights.inPerGroup, taps: tapP.base, tapCount: weights.taps,
+                        weights: wP + weights.blockOffset(g, blk), bias: bP + gb * weights.block,
+                        dst: dstP + (g * weights.outPerGroup + co0) * dstChannelStride,
+                        dstChannelStride: dstChannelStride, validChannels: min(weights.block, weights.outPerGroup - co0),
+                        rowSrc: rsP + r0, rowDst: rdP + r0, rows: min(rowsPerSlab, rows - r0),
+                        cols: G.w, colSrcStep: grid.srcStep.w, colDstStep: grid.dstStep.w,
+                        activation: act, actA: a, actB: b)
+                    direct512Run(tileArgs, block: weights.block)
+                }
+            }
+        }}
+    }}
+}

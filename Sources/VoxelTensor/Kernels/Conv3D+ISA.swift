@@ -1,0 +1,73 @@
+import VoxelTensorAVX512
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The vector instruction set the convolution kernels use on this machine.
+public enum ConvISA: String, Sendable, CaseIterable {
+    /// 8-wide AVX2 + FMA (the build's baseline; also the path on non-x86 machines).
+    case avx2
+    /// 16-wide AVX-512 (F, CD, BW, DQ, VL), chosen at run time when the CPU and OS support it.
+    case avx512
+}
+
+/// Run-time facts about the convolution engine.
+public enum Conv3DEngine {
+    /// The instruction set the kernels use: AVX-512 when the CPU has it, unless the environment
+    /// variable `VOXPLAIN_ISA=avx2` asks for the baseline (for comparisons and debugging).
+    public static let isa: ConvISA = {
+        if let env = getenv("VOXPLAIN_ISA"), String(cString: env).lowercased() == "avx2" { return .avx2 }
+        return cpuHasAVX512 ? .avx512 : .avx2
+    }()
+
+    /// True when the CPU (and the OS, which must save the zmm state) supports the AVX-512 subset the
+    /// kernels are compiled for.
+    public static let cpuHasAVX512: Bool = {
+        #if arch(x86_64) && os(Linux)
+        // Linux lists a feature in /proc/cpuinfo only when the kernel has enabled it (XSAVE of zmm).
+        guard let f = fopen("/proc/cpuinfo", "r") else { return false }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 8192)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let s = String(decoding: line.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard s.hasPrefix("flags") else { continue }
+            let flags = Set(s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == ":" }).map(String.init))
+            return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "fma", "avx2"].allSatisfy(flags.contains)
+        }
+        return false
+        #elseif arch(x86_64) && canImport(Darwin)
+        func has(_ name: String) -> Bool {
+            var v: Int32 = 0
+            var size = MemoryLayout<Int32>.size
+            return sysctlbyname(name, &v, &size, nil, 0) == 0 && v != 0
+        }
+        return ["hw.optional.avx512f", "hw.optional.avx512cd", "hw.optional.avx512bw", "hw.optional.avx512dq",
+                "hw.optional.avx512vl"].allSatisfy(has)
+        #else
+        return false
+        #endif
+    }()
+
+    /// A register-bound FMA loop for measuring peak throughput: 12 independent FMA chains (enough to
+    /// cover FMA latency on two pipes), `iterations` times; 8 lanes for `.avx2`, 16 for `.avx512`
+    /// (which falls back to 8 lanes when the CPU lacks AVX-512). Returns a value to keep the work alive.
+    public static func fmaProbe(iterations: Int, isa: ConvISA) -> Float {
+        isa == .avx512 && cpuHasAVX512 ? fmaLoop512(iterations) : fmaLoop256(iterations)
+    }
+}
+
+@inline(never) func fmaLoop256(_ n: Int) -> Float {
+    let b = SIMD8<Float>(repeating: 1e-7), c = SIMD8<Float>(repeating: 0.5)
+    var a0 = SIMD8<Float>(repeating: 0), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, a4 = a0 + 4, a5 = a0 + 5
+    var a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11
+    for _ in 0..<n {
+        a0 = a0.addingProduct(b, c); a1 = a1.addingProduct(b, c); a2 = a2.addingProduct(b, c)
+        a3 = a3.addingProduct(b, c); a4 = a4.addingProduct(b, c); a5 = a5.addingProduct(b, c)
+        a6 = a6.addingProduct(b, c); a7 = a7.addingProduct(b, c); a8 = a8.addingProduct(b, c)
+        a9 = a9.addingProduct(b, c); a10 = a10.addingProduct(b, c); a11 = a11.addingProduct(b, c)
+    }
+    let s = (a0 + a1 + a2 + a3) + (a4 + a5 + a6 + a7) + (a8 + a9 + a10 + a11)
+    return s.sum()
+}

@@ -1,0 +1,430 @@
+// AVX-512 micro-kernels of the direct 3D convolution engine (see VoxelTensor/Kernels/Conv3D+Direct.swift).
+//
+// This module is compiled with `-target-cpu skylake-avx512` (AVX-512 F/CD/BW/DQ/VL; Intel Skylake-SP
+// and later, AMD Zen 4 and later). Nothing in it may run before VoxelTensor has checked at run time
+// that the CPU has those features (`Conv3DEngine.isa`); it has no global state and no initialisers.
+//
+// Problem (one tile of rows for one block of output channels):
+//   dst[co, row, c] = act(bias[co] + sum_ci sum_t src[ci, rowSrc[row] + c*colStep + tap[t]] * W[ci, t, co])
+// Micro-tiles are 3 rows x C columns, the rows taken from a flattened list of (d, h) rows so narrow
+// volumes (8^3) waste nothing at row ends. Two kernels, chosen by the weights' packing:
+//   block 32 (channel-vectorised): 3 rows x 4 columns x 2 SIMD16 over output channels = 24 zmm
+//     accumulators; per tap 2 weight loads and 12 broadcasts of source values. Columns step by a
+//     compile-time constant (1 or 2), so every broadcast is `[rowPointer + tap + constant]`.
+//   block 8 (W-vectorised, for narrow layers and stems): 3 rows x 16 columns (one SIMD16 along W) x 8
+//     output channels = 24 accumulators; per tap 3 source vector loads and 8 weight broadcasts;
+//     stores are whole vectors along W. Needs column step 1.
+//   block 1 (W-vectorised, at most 4 outputs per group): 6 rows x 64 columns of one channel.
+// Columns past `cols` and rows past `rows` are computed on in-buffer data and never stored (the
+// caller's source buffer has slack after its end). Each stored value is summed in the order bias, ci,
+// tap with one FMA per product: the same order and operations as the AVX2 kernel, so both ISAs give
+// bit-identical results.
+
+/// Arguments of one tile (raw pointers owned by the caller for the duration of the call).
+public struct Direct512Tile {
+    public var src: UnsafePointer<Float>
+    public var srcChannelStride: Int, channels: Int
+    public var taps: UnsafePointer<Int>, tapCount: Int
+    /// `[channels][tapCount][block]`.
+    public var weights: UnsafePointer<Float>
+    /// `[block]`.
+    public var bias: UnsafePointer<Float>
+    public var dst: UnsafeMutablePointer<Float>
+    public var dstChannelStride: Int, validChannels: Int
+    /// Source and destination offsets of each row of the tile.
+    public var rowSrc: UnsafePointer<Int>, rowDst: UnsafePointer<Int>, rows: Int
+    public var cols: Int, colSrcStep: Int, colDstStep: Int
+    /// 0 identity, 1 relu, 2 leaky relu (alpha = actA), 3 clip (actA...actB).
+    public var activation: Int, actA: Float, actB: Float
+
+    public init(src: UnsafePointer<Float>, srcChannelStride: Int, channels: Int, taps: UnsafePointer<Int>,
+                tapCount: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                dst: UnsafeMutablePointer<Float>, dstChannelStride: Int, validChannels: Int,
+                rowSrc: UnsafePointer<Int>, rowDst: UnsafePointer<Int>, rows: Int,
+                cols: Int, colSrcStep: Int, colDstStep: Int, activation: Int, actA: Float, actB: Float) {
+        self.src = src; self.srcChannelStride = srcChannelStride; self.channels = channels
+        self.taps = taps; self.tapCount = tapCount; self.weights = weights; self.bias = bias
+        self.dst = dst; self.dstChannelStride = dstChannelStride; self.validChannels = validChannels
+        self.rowSrc = rowSrc; self.rowDst = rowDst; self.rows = rows
+        self.cols = cols; self.colSrcStep = colSrcStep; self.colDstStep = colDstStep
+        self.activation = activation; self.actA = actA; self.actB = actB
+    }
+}
+
+/// Whether `direct512Run` handles a weight block (1, 8 or 32) with a column step (1 and 8 need step 1;
+/// 32 takes 1 or 2). Other combinations use the AVX2 kernel.
+public func direct512Supports(colSrcStep: Int, block: Int) -> Bool {
+    block == 1 || block == 8 ? colSrcStep == 1 : (block == 32 && (colSrcStep == 1 || colSrcStep == 2))
+}
+
+/// Runs one tile with output-channel block 1 or 8 (W-vectorised) or 32 (the weights' packing).
+public func direct512Run(_ p: Direct512Tile, block: Int) {
+    precondition(block == 1 || block == 8 || block == 32, "direct512Run: block must be 1, 8 or 32")
+    precondition(direct512Supports(colSrcStep: p.colSrcStep, block: block), "direct512Run: unsupported column step")
+    switch (block, p.colSrcStep) {
+    case (1, _): runW1(p)
+    case (8, _): runW8(p)
+    case (_, 1): run32(p, sw: 1)
+    default: run32(p, sw: 2)
+    }
+}
+
+@inline(__always) func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always) func activate(_ x: SIMD16<Float>, _ p: Direct512Tile) -> SIMD16<Float> {
+    switch p.activation {
+    case 1: return x.replacing(with: 0, where: x .< 0)
+    case 2: return x.replacing(with: x * p.actA, where: x .< 0)
+    case 3: return x.clamped(lowerBound: SIMD16(repeating: p.actA), upperBound: SIMD16(repeating: p.actB))
+    default: return x
+    }
+}
+
+/// Stores a micro-tile kept in `acc: [3 rows][cols][halves] SIMD16` (activated here): rows past
+/// `rows - r` and columns past `cols - c` are skipped, as are channels past `validChannels`.
+@inline(__always) func storeTile(_ acc: UnsafeMutableBufferPointer<SIMD16<Float>>, _ p: Direct512Tile,
+                                 r: Int, c: Int, cols: Int, halves: Int) {
+    let nr = min(3, p.rows - r), nc = min(cols, p.cols - c)
+    let cs = p.dstChannelStride
+    let flat = UnsafeMutableRawPointer(acc.baseAddress!).assumingMemoryBound(to: Float.self)
+    for rr in 0..<nr {
+        let base = p.rowDst[r + rr] &+ c &* p.colDstStep
+        for j in 0..<nc {
+            let off = base &+ j &* p.colDstStep
+            for h in 0..<halves {
+                let k = (rr * cols + j) * halves + h
+                let n = min(16, p.validChannels - 16 * h)
+                if n <= 0 { continue }
+                acc[k] = activate(acc[k], p)
+                let src = flat + 16 * k
+                let d = p.dst + off + 16 * h * cs
+                if n == 16 {
+                    for l in 0..<16 { d[l &* cs] = src[l] }
+                } else {
+                    for l in 0..<n { d[l &* cs] = src[l] }
+                }
+            }
+        }
+    }
+}
+
+@inline(__always) func run32(_ p: Direct512Tile, sw: Int) {
+    let bias0 = load16(p.bias), bias1 = load16(p.bias + 16)
+    var r = 0
+    while r < p.rows {
+        let ra = r, rb = min(r + 1, p.rows - 1), rc = min(r + 2, p.rows - 1)
+        var c = 0
+        while c < p.cols {
+            let s0 = p.rowSrc[ra] + c * sw, s1 = p.rowSrc[rb] + c * sw, s2 = p.rowSrc[rc] + c * sw
+            var a000 = bias0, a001 = bias1, a010 = bias0, a011 = bias1, a020 = bias0, a021 = bias1, a030 = bias0, a031 = bias1
+            var a100 = bias0, a101 = bias1, a110 = bias0, a111 = bias1, a120 = bias0, a121 = bias1, a130 = bias0, a131 = bias1
+            var a200 = bias0, a201 = bias1, a210 = bias0, a211 = bias1, a220 = bias0, a221 = bias1, a230 = bias0, a231 = bias1
+            var wp = p.weights
+            var s = p.src
+            for _ in 0..<p.channels {
+                let q0 = s + s0, q1 = s + s1, q2 = s + s2
+                for t in 0..<p.tapCount {
+                    let o = p.taps[t]
+                    let w0 = load16(wp), w1 = load16(wp + 16)
+                    wp += 32
+                    var x = SIMD16<Float>(repeating: q0[o])
+                    a000 = a000.addingProduct(x, w0); a001 = a001.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q0[o &+ sw])
+                    a010 = a010.addingProduct(x, w0); a011 = a011.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q0[o &+ 2 &* sw])
+                    a020 = a020.addingProduct(x, w0); a021 = a021.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q0[o &+ 3 &* sw])
+                    a030 = a030.addingProduct(x, w0); a031 = a031.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q1[o])
+                    a100 = a100.addingProduct(x, w0); a101 = a101.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q1[o &+ sw])
+                    a110 = a110.addingProduct(x, w0); a111 = a111.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q1[o &+ 2 &* sw])
+                    a120 = a120.addingProduct(x, w0); a121 = a121.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q1[o &+ 3 &* sw])
+                    a130 = a130.addingProduct(x, w0); a131 = a131.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q2[o])
+                    a200 = a200.addingProduct(x, w0); a201 = a201.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q2[o &+ sw])
+                    a210 = a210.addingProduct(x, w0); a211 = a211.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q2[o &+ 2 &* sw])
+                    a220 = a220.addingProduct(x, w0); a221 = a221.addingProduct(x, w1)
+                    x = SIMD16<Float>(repeating: q2[o &+ 3 &* sw])
+                    a230 = a230.addingProduct(x, w0); a231 = a231.addingProduct(x, w1)
+                }
+                s += p.srcChannelStride
+            }
+            withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 24) { t in
+                t[0] = a000; t[1] = a001; t[2] = a010; t[3] = a011; t[4] = a020; t[5] = a021; t[6] = a030; t[7] = a031
+                t[8] = a100; t[9] = a101; t[10] = a110; t[11] = a111; t[12] = a120; t[13] = a121; t[14] = a130; t[15] = a131
+                t[16] = a200; t[17] = a201; t[18] = a210; t[19] = a211; t[20] = a220; t[21] = a221; t[22] = a230; t[23] = a231
+                storeTile(t, p, r: r, c: c, cols: 4, halves: 2)
+            }
+            c += 4
+        }
+        r += 3
+    }
+}
+
+/// W-vectorised kernel for narrow layers (at most 16 outputs per group, column step 1): a micro-tile
+/// is 3 rows x 16 columns (one SIMD16 per row) x 8 output channels = 24 accumulators; per tap it loads
+/// 3 source vectors and broadcasts 8 weights (packed `[ci][tap][8]`). Stores are whole vectors along W.
+@inline(__always) func runW8(_ p: Direct512Tile) {
+    var r = 0
+    while r < p.rows {
+        let ra = r, rb = min(r + 1, p.rows - 1), rc = min(r + 2, p.rows - 1)
+        var c = 0
+        while c < p.cols {
+            let s0 = p.rowSrc[ra] &+ c, s1 = p.rowSrc[rb] &+ c, s2 = p.rowSrc[rc] &+ c
+            let b0 = SIMD16<Float>(repeating: p.bias[0])
+            let b1 = SIMD16<Float>(repeating: p.bias[1])
+            let b2 = SIMD16<Float>(repeating: p.bias[2])
+            let b3 = SIMD16<Float>(repeating: p.bias[3])
+            let b4 = SIMD16<Float>(repeating: p.bias[4])
+            let b5 = SIMD16<Float>(repeating: p.bias[5])
+            let b6 = SIMD16<Float>(repeating: p.bias[6])
+            let b7 = SIMD16<Float>(repeating: p.bias[7])
+            var a00 = b0, a01 = b1, a02 = b2, a03 = b3, a04 = b4, a05 = b5, a06 = b6, a07 = b7
+            var a10 = b0, a11 = b1, a12 = b2, a13 = b3, a14 = b4, a15 = b5, a16 = b6, a17 = b7
+            var a20 = b0, a21 = b1, a22 = b2, a23 = b3, a24 = b4, a25 = b5, a26 = b6, a27 = b7
+            var wp = p.weights
+            var s = p.src
+            for _ in 0..<p.channels {
+                let q0 = s + s0, q1 = s + s1, q2 = s + s2
+                for t in 0..<p.tapCount {
+                    let o = p.taps[t]
+                    let x0 = load16(q0 + o), x1 = load16(q1 + o), x2 = load16(q2 + o)
+                    let w0 = SIMD16<Float>(repeating: wp[0])
+                    a00 = a00.addingProduct(x0, w0); a10 = a10.addingProduct(x1, w0); a20 = a20.addingProduct(x2, w0)
+                    let w1 = SIMD16<Float>(repeating: wp[1])
+                    a01 = a01.addingProduct(x0, w1); a11 = a11.addingProduct(x1, w1); a21 = a21.addingProduct(x2, w1)
+                    let w2 = SIMD16<Float>(repeating: wp[2])
+                    a02 = a02.addingProduct(x0, w2); a12 = a12.addingProduct(x1, w2); a22 = a22.addingProduct(x2, w2)
+                    let w3 = SIMD16<Float>(repeating: wp[3])
+                    a03 = a03.addingProduct(x0, w3); a13 = a13.addingProduct(x1, w3); a23 = a23.addingProduct(x2, w3)
+                    let w4 = SIMD16<Float>(repeating: wp[4])
+                    a04 = a04.addingProduct(x0, w4); a14 = a14.addingProduct(x1, w4); a24 = a24.addingProduct(x2, w4)
+                    let w5 = SIMD16<Float>(repeating: wp[5])
+                    a05 = a05.addingProduct(x0, w5); a15 = a15.addingProduct(x1, w5); a25 = a25.addingProduct(x2, w5)
+                    let w6 = SIMD16<Float>(repeating: wp[6])
+                    a06 = a06.addingProduct(x0, w6); a16 = a16.addingProduct(x1, w6); a26 = a26.addingProduct(x2, w6)
+                    let w7 = SIMD16<Float>(repeating: wp[7])
+                    a07 = a07.addingProduct(x0, w7); a17 = a17.addingProduct(x1, w7); a27 = a27.addingProduct(x2, w7)
+                    wp += 8
+                }
+                s += p.srcChannelStride
+            }
+            withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 24) { t in
+                t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03; t[4] = a04; t[5] = a05; t[6] = a06; t[7] = a07
+                t[8] = a10; t[9] = a11; t[10] = a12; t[11] = a13; t[12] = a14; t[13] = a15; t[14] = a16; t[15] = a17
+                t[16] = a20; t[17] = a21; t[18] = a22; t[19] = a23; t[20] = a24; t[21] = a25; t[22] = a26; t[23] = a27
+                storeRowsW(t, p, r: r, c: c)
+            }
+            c += 16
+        }
+        r += 3
+    }
+}
+
+/// Stores a `runW8` micro-tile `acc: [3 rows][8 channels] SIMD16 along W` (activated here).
+@inline(__always) func storeRowsW(_ acc: UnsafeMutableBufferPointer<SIMD16<Float>>, _ p: Direct512Tile, r: Int, c: Int) {
+    let nr = min(3, p.rows - r), n = min(16, p.cols - c), nk = min(8, p.validChannels)
+    let cs = p.dstChannelStride, step = p.colDstStep
+    let flat = UnsafeMutableRawPointer(acc.baseAddress!).assumingMemoryBound(to: Float.self)
+    for rr in 0..<nr {
+        let base = p.rowDst[r + rr] &+ c &* step
+        for k in 0..<nk {
+            let v = activate(acc[rr * 8 + k], p)
+            let d = p.dst + base + k &* cs
+            if step == 1 && n == 16 {
+                UnsafeMutableRawPointer(d).storeBytes(of: v, as: SIMD16<Float>.self)
+            } else {
+                acc[rr * 8 + k] = v
+                let src = flat + 16 * (rr * 8 + k)
+                for l in 0..<n { d[l &* step] = src[l] }
+            }
+        }
+    }
+}
+
+/// W-vectorised kernel for layers with at most 4 outputs per group (the input gradient of a stem,
+/// whose output is the 1-channel image): a micro-tile is 6 rows x 64 columns (4 SIMD16 per row)
+/// of one output channel = 24 accumulators; per tap 24 source vector loads and 1 weight broadcast.
+@inline(__always) func runW1(_ p: Direct512Tile) {
+    var r = 0
+    while r < p.rows {
+        var c = 0
+        while c < p.cols {
+            let s0 = p.rowSrc[min(r + 0, p.rows - 1)] &+ c
+            let s1 = p.rowSrc[min(r + 1, p.rows - 1)] &+ c
+            let s2 = p.rowSrc[min(r + 2, p.rows - 1)] &+ c
+            let s3 = p.rowSrc[min(r + 3, p.rows - 1)] &+ c
+            let s4 = p.rowSrc[min(r + 4, p.rows - 1)] &+ c
+            let s5 = p.rowSrc[min(r + 5, p.rows - 1)] &+ c
+            let b = SIMD16<Float>(repeating: p.bias[0])
+            var a00 = b, a01 = b, a02 = b, a03 = b
+            var a10 = b, a11 = b, a12 = b, a13 = b
+            var a20 = b, a21 = b, a22 = b, a23 = b
+            var a30 = b, a31 = b, a32 = b, a33 = b
+            var a40 = b, a41 = b, a42 = b, a43 = b
+            var a50 = b, a51 = b, a52 = b, a53 = b
+            var wp = p.weights
+            var s = p.src
+            for _ in 0..<p.channels {
+                let q0 = s + s0, q1 = s + s1, q2 = s + s2, q3 = s + s3, q4 = s + s4, q5 = s + s5
+                for t in 0..<p.tapCount {
+                    let o = p.taps[t]
+                    let w = SIMD16<Float>(repeating: wp[0])
+                    a00 = a00.addingProduct(load16(q0 + (o &+ 0)), w); a01 = a01.addingProduct(load16(q0 + (o &+ 16)), w); a02 = a02.addingProduct(load16(q0 + (o &+ 32)), w); a03 = a03.addingProduct(load16(q0 + (o &+ 48)), w)
+                    a10 = a10.addingProduct(load16(q1 + (o &+ 0)), w); a11 = a11.addingProduct(load16(q1 + (o &+ 16)), w); a12 = a12.addingProduct(load16(q1 + (o &+ 32)), w); a13 = a13.addingProduct(load16(q1 + (o &+ 48)), w)
+                    a20 = a20.addingProduct(load16(q2 + (o &+ 0)), w); a21 = a21.addingProduct(load16(q2 + (o &+ 16)), w); a22 = a22.addingProduct(load16(q2 + (o &+ 32)), w); a23 = a23.addingProduct(load16(q2 + (o &+ 48)), w)
+                    a30 = a30.addingProduct(load16(q3 + (o &+ 0)), w); a31 = a31.addingProduct(load16(q3 + (o &+ 16)), w); a32 = a32.addingProduct(load16(q3 + (o &+ 32)), w); a33 = a33.addingProduct(load16(q3 + (o &+ 48)), w)
+                    a40 = a40.addingProduct(load16(q4 + (o &+ 0)), w); a41 = a41.addingProduct(load16(q4 + (o &+ 16)), w); a42 = a42.addingProduct(load16(q4 + (o &+ 32)), w); a43 = a43.addingProduct(load16(q4 + (o &+ 48)), w)
+                    a50 = a50.addingProduct(load16(q5 + (o &+ 0)), w); a51 = a51.addingProduct(load16(q5 + (o &+ 16)), w); a52 = a52.addingProduct(load16(q5 + (o &+ 32)), w); a53 = a53.addingProduct(load16(q5 + (o &+ 48)), w)
+                    wp += 1
+                }
+                s += p.srcChannelStride
+            }
+            withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 24) { t in
+                t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03
+                t[4] = a10; t[5] = a11; t[6] = a12; t[7] = a13
+                t[8] = a20; t[9] = a21; t[10] = a22; t[11] = a23
+                t[12] = a30; t[13] = a31; t[14] = a32; t[15] = a33
+                t[16] = a40; t[17] = a41; t[18] = a42; t[19] = a43
+                t[20] = a50; t[21] = a51; t[22] = a52; t[23] = a53
+                storeRowsW1(t, p, r: r, c: c)
+            }
+            c += 64
+        }
+        r += 6
+    }
+}
+
+/// Stores a `runW1` micro-tile `acc: [6 rows][4 vectors along W]` of channel 0 (activated here).
+@inline(__always) func storeRowsW1(_ acc: UnsafeMutableBufferPointer<SIMD16<Float>>, _ p: Direct512Tile, r: Int, c: Int) {
+    let nr = min(6, p.rows - r)
+    let step = p.colDstStep
+    let flat = UnsafeMutableRawPointer(acc.baseAddress!).assumingMemoryBound(to: Float.self)
+    for rr in 0..<nr {
+        for v in 0..<4 {
+            let c0 = c + 16 * v
+            let n = min(16, p.cols - c0)
+            if n <= 0 { break }
+            let k = rr * 4 + v
+            let x = activate(acc[k], p)
+            let d = p.dst + (p.rowDst[r + rr] &+ c0 &* step)
+            if step == 1 && n == 16 {
+                UnsafeMutableRawPointer(d).storeBytes(of: x, as: SIMD16<Float>.self)
+            } else {
+                acc[k] = x
+                let src = flat + 16 * k
+                for l in 0..<n { d[l &* step] = src[l] }
+            }
+        }
+    }
+}
+
+
+/// Arguments of one weight-gradient tile: 8 output channels x 1 input channel, all kernel taps.
+public struct WeightGrad512Tile {
+    /// Row-padded output gradient of the 8 channels: `[OD][OH][rowG]`, zero past OW.
+    public var gy: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                    UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>)
+    /// The input channel, zero-padded and W de-interleaved by the stride: `[PD][PH][sw][qw]`.
+    public var x: UnsafePointer<Float>
+    public var kernel: (d: Int, h: Int, w: Int), dilation: (d: Int, h: Int, w: Int), stride: (d: Int, h: Int, w: Int)
+    public var outD: Int, outH: Int, rowG: Int, planeX: Int, rowX: Int, qw: Int
+    /// Receives `[8][kD*kH*kW]` sums.
+    public var out: UnsafeMutablePointer<Float>
+
+    public init(gy: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                     UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+                x: UnsafePointer<Float>, kernel: (d: Int, h: Int, w: Int), dilation: (d: Int, h: Int, w: Int),
+                stride: (d: Int, h: Int, w: Int), outD: Int, outH: Int, rowG: Int, planeX: Int, rowX: Int, qw: Int,
+                out: UnsafeMutablePointer<Float>) {
+        self.gy = gy; self.x = x; self.kernel = kernel; self.dilation = dilation; self.stride = stride
+        self.outD = outD; self.outH = outH; self.rowG = rowG; self.planeX = planeX; self.rowX = rowX; self.qw = qw
+        self.out = out
+    }
+}
+
+/// Weight gradient of one tile with 16-lane FMAs: for each (kd, kh) and 3 kw taps at a time, 8
+/// channels x 3 taps = 24 accumulators run along OW (`rowG` is a multiple of 16), then each is
+/// reduced across its lanes.
+public func weightGrad512(_ p: WeightGrad512Tile) {
+    let K = p.kernel, dil = p.dilation, s = p.stride
+    let kvol = K.d * K.h * K.w
+    let (g0, g1, g2, g3, g4, g5, g6, g7) = p.gy
+    for kd in 0..<K.d { for kh in 0..<K.h {
+        var kw0 = 0
+        while kw0 < K.w {
+            let nk = min(3, K.w - kw0)
+            func xoff(_ j: Int) -> Int {
+                let t = min(kw0 + j, K.w - 1) * dil.w
+                return (t % s.w) * p.qw + t / s.w
+            }
+            let x0 = xoff(0), x1 = xoff(1), x2 = xoff(2)
+            var a00 = SIMD16<Float>(repeating: 0), a01 = SIMD16<Float>(repeating: 0), a02 = SIMD16<Float>(repeating: 0)
+            var a10 = SIMD16<Float>(repeating: 0), a11 = SIMD16<Float>(repeating: 0), a12 = SIMD16<Float>(repeating: 0)
+            var a20 = SIMD16<Float>(repeating: 0), a21 = SIMD16<Float>(repeating: 0), a22 = SIMD16<Float>(repeating: 0)
+            var a30 = SIMD16<Float>(repeating: 0), a31 = SIMD16<Float>(repeating: 0), a32 = SIMD16<Float>(repeating: 0)
+            var a40 = SIMD16<Float>(repeating: 0), a41 = SIMD16<Float>(repeating: 0), a42 = SIMD16<Float>(repeating: 0)
+            var a50 = SIMD16<Float>(repeating: 0), a51 = SIMD16<Float>(repeating: 0), a52 = SIMD16<Float>(repeating: 0)
+            var a60 = SIMD16<Float>(repeating: 0), a61 = SIMD16<Float>(repeating: 0), a62 = SIMD16<Float>(repeating: 0)
+            var a70 = SIMD16<Float>(repeating: 0), a71 = SIMD16<Float>(repeating: 0), a72 = SIMD16<Float>(repeating: 0)
+            for od in 0..<p.outD {
+                let xplane = p.x + (od * s.d + kd * dil.d) * p.planeX
+                for oh in 0..<p.outH {
+                    let xr = xplane + (oh * s.h + kh * dil.h) * p.rowX
+                    let go = (od * p.outH + oh) * p.rowG
+                    var ow = 0
+                    while ow < p.rowG {
+                        let u0 = load16(xr + (x0 &+ ow)), u1 = load16(xr + (x1 &+ ow)), u2 = load16(xr + (x2 &+ ow))
+                        let v0 = load16(g0 + (go &+ ow))
+                        a00 = a00.addingProduct(v0, u0); a01 = a01.addingProduct(v0, u1); a02 = a02.addingProduct(v0, u2)
+                        let v1 = load16(g1 + (go &+ ow))
+                        a10 = a10.addingProduct(v1, u0); a11 = a11.addingProduct(v1, u1); a12 = a12.addingProduct(v1, u2)
+                        let v2 = load16(g2 + (go &+ ow))
+                        a20 = a20.addingProduct(v2, u0); a21 = a21.addingProduct(v2, u1); a22 = a22.addingProduct(v2, u2)
+                        let v3 = load16(g3 + (go &+ ow))
+                        a30 = a30.addingProduct(v3, u0); a31 = a31.addingProduct(v3, u1); a32 = a32.addingProduct(v3, u2)
+                        let v4 = load16(g4 + (go &+ ow))
+                        a40 = a40.addingProduct(v4, u0); a41 = a41.addingProduct(v4, u1); a42 = a42.addingProduct(v4, u2)
+                        let v5 = load16(g5 + (go &+ ow))
+                        a50 = a50.addingProduct(v5, u0); a51 = a51.addingProduct(v5, u1); a52 = a52.addingProduct(v5, u2)
+                        let v6 = load16(g6 + (go &+ ow))
+                        a60 = a60.addingProduct(v6, u0); a61 = a61.addingProduct(v6, u1); a62 = a62.addingProduct(v6, u2)
+                        let v7 = load16(g7 + (go &+ ow))
+                        a70 = a70.addingProduct(v7, u0); a71 = a71.addingProduct(v7, u1); a72 = a72.addingProduct(v7, u2)
+                        ow += 16
+                    }
+                }
+            }
+            let sums: [(Float, Float, Float)] = [(a00.sum(), a01.sum(), a02.sum()), (a10.sum(), a11.sum(), a12.sum()), (a20.sum(), a21.sum(), a22.sum()), (a30.sum(), a31.sum(), a32.sum()), (a40.sum(), a41.sum(), a42.sum()), (a50.sum(), a51.sum(), a52.sum()), (a60.sum(), a61.sum(), a62.sum()), (a70.sum(), a71.sum(), a72.sum())]
+            for j in 0..<8 {
+                let base = p.out + j * kvol + (kd * K.h + kh) * K.w + kw0
+                base[0] = sums[j].0
+                if nk > 1 { base[1] = sums[j].1 }
+                if nk > 2 { base[2] = sums[j].2 }
+            }
+            kw0 += nk
+        }
+    }}
+}
+
+/// Peak-FMA probe for AVX-512: 12 independent SIMD16 FMA chains; returns a value to keep them alive.
+@inline(never) public func fmaLoop512(_ n: Int) -> Float {
+    let b = SIMD16<Float>(repeating: 1e-7), c = SIMD16<Float>(repeating: 0.5)
+    var a0 = SIMD16<Float>(repeating: 0), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, a4 = a0 + 4, a5 = a0 + 5
+    var a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11
+    for _ in 0..<n {
+        a0 = a0.addingProduct(b, c); a1 = a1.addingProduct(b, c); a2 = a2.addingProduct(b, c)
+        a3 = a3.addingProduct(b, c); a4 = a4.addingProduct(b, c); a5 = a5.addingProduct(b, c)
+        a6 = a6.addingProduct(b, c); a7 = a7.addingProduct(b, c); a8 = a8.addingProduct(b, c)
+        a9 = a9.addingProduct(b, c); a10 = a10.addingProduct(b, c); a11 = a11.addingProduct(b, c)
+    }
+    let s = (a0 + a1 + a2 + a3) + (a4 + a5 + a6 + a7) + (a8 + a9 + a10 + a11)
+    return s.sum()
+}

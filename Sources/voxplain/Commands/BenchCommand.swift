@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Voxplain
+
+/// `voxplain bench`: engine throughput as GFLOP/s and % of this machine's measured FMA peak.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure peak FMA throughput and conv3d forward/backward GFLOP/s on standard layers.")
+
+    @Flag(help: "Print machine-readable JSON instead of a table.")
+    var json = false
+
+    @Flag(help: "Fewer repetitions (noisier, faster).")
+    var quick = false
+
+    @Flag(help: "Skip the peak-FMA measurement (for profiling the kernels; percentages become 0).")
+    var skipPeak = false
+
+    @Option(help: "Only the layer with exactly this label, or else layers whose label contains it (e.g. '64->64').")
+    var only: String?
+
+    @Option(help: "Comma-separated passes: forward, backwardInput, backwardWeight.")
+    var passes: String = "forward,backwardInput,backwardWeight"
+
+    func run() throws {
+        var layers = BenchLayer.standard
+        if let only {
+            let exact = layers.filter { $0.label == only }
+            layers = exact.isEmpty ? layers.filter { $0.label.contains(only) } : exact
+            if layers.isEmpty { throw ValidationError("no benchmark layer matches '\(only)'") }
+        }
+        let passSet = Set(passes.split(separator: ",").map { String($0) })
+        let progress = isatty(2) != 0
+        let report = try Bench.run(quick: quick, measurePeak: !skipPeak, layers: layers, passes: passSet) { line in
+            if progress { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(report), as: UTF8.self))
+            return
+        }
+        print(String(format: "kernels: %@; peak FMA: %.1f GFLOP/s one core, %.1f GFLOP/s on %d cores (AVX2 loop: %.1f)",
+                     report.isa, report.peakOneCoreGFLOPS, report.peakAllCoresGFLOPS, report.threads,
+                     report.peakAVX2AllCoresGFLOPS))
+        print("layer".padding(toLength: 24, withPad: " ", startingAt: 0) + " pass            time ms   GFLOP/s  % peak")
+        for r in report.results {
+            print(r.layer.padding(toLength: 24, withPad: " ", startingAt: 0) + " "
+                  + r.pass.padding(toLength: 15, withPad: " ", startingAt: 0)
+                  + String(format: " %9.2f %9.1f %7.1f", r.milliseconds, r.gflops, r.percentOfPeak))
+        }
+        print(String(format: "peak memory: %.0f MiB", report.peakMemoryMiB))
+    }
+}

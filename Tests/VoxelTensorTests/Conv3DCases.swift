@@ -1,0 +1,64 @@
+import VoxelTensor
+import _TestSupport
+
+/// One conv3d test shape: the table shared by the forward and backward tests.
+struct ConvCase: CustomStringConvertible, Sendable {
+    var name: String
+    var batch = 1, cin: Int, cout: Int
+    var size: Size3
+    var kernel: Size3
+    var stride: Size3 = 1
+    var padding: Padding3 = 0
+    var dilation: Size3 = 1
+    var groups = 1
+    var bias = true
+    var activation: Activation = .identity
+    var description: String { name }
+
+    var inputShape: [Int] { [batch, cin, size.d, size.h, size.w] }
+    var weightShape: [Int] { [cout, cin / groups, kernel.d, kernel.h, kernel.w] }
+    func inputs(seed: UInt64) -> (x: Tensor, w: Tensor, b: Tensor?) {
+        (Tensor.random(inputShape, seed: seed), Tensor.random(weightShape, seed: seed + 1),
+         bias ? Tensor.random([cout], seed: seed + 2) : nil)
+    }
+    /// Products summed into one output element (bounds the Float rounding error, see `convClose`).
+    var terms: Int { cin / groups * kernel.product }
+
+    static let table: [ConvCase] = [
+        ConvCase(name: "k1", cin: 3, cout: 5, size: Size3(4, 5, 7), kernel: 1),
+        ConvCase(name: "k3 16->16 W13", cin: 16, cout: 16, size: Size3(5, 6, 13), kernel: 3, padding: 1),
+        ConvCase(name: "k3 s2 5->17", cin: 5, cout: 17, size: Size3(7, 8, 9), kernel: 3, stride: 2, padding: 1),
+        ConvCase(name: "k2 s2 no bias", cin: 4, cout: 8, size: Size3(6, 6, 7), kernel: 2, stride: 2, bias: false),
+        ConvCase(name: "k5 p2", cin: 3, cout: 20, size: Size3(6, 7, 8), kernel: 5, padding: 2),
+        ConvCase(name: "k7 s2 p3 stem", cin: 1, cout: 16, size: Size3(9, 10, 11), kernel: 7, stride: 2, padding: 3),
+        ConvCase(name: "stride 1,2,2", cin: 6, cout: 10, size: Size3(5, 8, 9), kernel: 3, stride: [1, 2, 2], padding: 1),
+        ConvCase(name: "asymmetric pad", cin: 3, cout: 7, size: Size3(5, 6, 7), kernel: 3, padding: [0, 1, 2, 2, 0, 1]),
+        ConvCase(name: "dilation 2", cin: 4, cout: 6, size: Size3(7, 7, 8), kernel: 3, padding: 2, dilation: 2),
+        ConvCase(name: "groups 2", cin: 8, cout: 12, size: Size3(4, 5, 6), kernel: 3, padding: 1, groups: 2),
+        ConvCase(name: "depthwise x2", cin: 6, cout: 12, size: Size3(4, 5, 6), kernel: 3, padding: 1, groups: 6),
+        ConvCase(name: "batch 3", batch: 3, cin: 2, cout: 3, size: Size3(4, 4, 5), kernel: 3, padding: 1),
+        ConvCase(name: "mixed k s d", cin: 3, cout: 20, size: Size3(7, 6, 11), kernel: Size3(3, 1, 2),
+                 stride: Size3(2, 1, 3), padding: [1, 0, 1, 0, 2, 1], dilation: Size3(1, 2, 1)),
+        ConvCase(name: "cout 33 W17", cin: 9, cout: 33, size: Size3(3, 4, 17), kernel: 3, padding: 1),
+        // Wide enough (Cin*k^3 > 400, Cout > 16) for the AVX-512 channel-vectorised kernel.
+        ConvCase(name: "wide 20->40 s2", cin: 20, cout: 40, size: Size3(5, 6, 11), kernel: 3, stride: 2, padding: 1),
+        ConvCase(name: "wide 18->33 W9", batch: 2, cin: 18, cout: 33, size: Size3(4, 5, 9), kernel: 3, padding: 1,
+                 activation: .relu),
+        ConvCase(name: "stride 3 > kernel 2", cin: 2, cout: 4, size: Size3(8, 7, 8), kernel: 2, stride: 3, padding: 1),
+        ConvCase(name: "relu", cin: 4, cout: 16, size: Size3(4, 4, 6), kernel: 3, padding: 1, activation: .relu),
+        ConvCase(name: "leaky relu", cin: 4, cout: 8, size: Size3(4, 4, 6), kernel: 3, padding: 1,
+                 activation: .leakyRelu(alpha: 0.1)),
+        ConvCase(name: "clip", cin: 4, cout: 8, size: Size3(4, 4, 6), kernel: 3, padding: 1,
+                 activation: .clip(min: -0.5, max: 0.7)),
+    ]
+}
+
+/// Fast (Float, FMA) against reference (Double) values.
+///
+/// Tolerance: each output sums `terms` products of values in [-1, 1]; Float accumulation rounds each
+/// partial sum (|partial| <~ sqrt(terms) for random signs) by 2^-24 relative, so the error stays well
+/// under 1e-6 * terms absolute; 1e-5 relative covers large outputs. Real indexing bugs give errors
+/// of order 0.1-1.
+func convClose(_ a: Tensor, _ b: Tensor, terms: Int) -> Bool {
+    a.shape == b.shape && allClose(a.scalars, b.scalars, rtol: 1e-5, atol: 1e-6 * Float(max(terms, 1)))
+}
