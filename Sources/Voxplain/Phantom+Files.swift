@@ -16,11 +16,7 @@ extension PhantomOptions {
     }
 
     static func triple(_ text: String, _ option: String) throws -> [Double] {
-        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 3, let values = parts as? [Double], values.allSatisfy(\.isFinite) else {
-            throw PhantomError("\(option) \(text): expected three comma-separated numbers, as 1,2,3")
-        }
-        return values
+        try parseNumbers(text, count: 3, option: option)
     }
 }
 

@@ -126,29 +126,16 @@ public struct PhantomLung: Codable, Sendable, Equatable {
 }
 
 /// A phantom could not be made from the options.
-public struct PhantomError: Error, CustomStringConvertible, Sendable {
-    /// One line naming the option or file and the problem.
-    public var description: String
-    init(_ d: String) { description = d }
-}
+public typealias PhantomError = VoxplainError
 
-/// SplitMix64: small, seeded, and the same on every platform.
+/// The phantom's random stream: SplitMix64 with the phantom's seed salt.
 struct PhantomRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed ^ 0x5EED_0F_C0FFEE }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        return PhantomRandom.mix(state)
-    }
-    static func mix(_ x: UInt64) -> UInt64 {
-        var z = x
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-    mutating func uniform(_ a: Double, _ b: Double) -> Double { a + (b - a) * unit() }
+    var base: SplitMix64
+    init(seed: UInt64) { base = SplitMix64(seed: seed ^ 0x5EED_0F_C0FFEE) }
+    mutating func next() -> UInt64 { base.next() }
+    static func mix(_ x: UInt64) -> UInt64 { SplitMix64.mix(x) }
+    mutating func unit() -> Double { base.unit() }
+    mutating func uniform(_ a: Double, _ b: Double) -> Double { base.uniform(a, b) }
     /// A uniformly distributed unit vector.
     mutating func direction() -> SIMD3<Double> {
         let z = uniform(-1, 1), t = uniform(0, 2 * .pi), r = (1 - z * z).squareRoot()

@@ -1,5 +1,6 @@
 @_exported import VoxelTensor
 @_exported import NIfTI
+@_exported import VoxelNN
 
 /// Voxplain's version, recorded in every report.
 public enum VoxplainInfo {

@@ -169,6 +169,7 @@ struct ONNXDecoder {
             case 5: try r.expect(wire, .lengthDelimited, field: field, in: "NodeProto"); attributeReaders.append(try r.readMessage())
             case 6: try r.expect(wire, .lengthDelimited, field: field, in: "NodeProto"); n.docString = try r.readString()
             case 7: try r.expect(wire, .lengthDelimited, field: field, in: "NodeProto"); n.domain = try r.readString()
+            case 9: try r.expect(wire, .lengthDelimited, field: field, in: "NodeProto"); n.metadataProps.append(try entry(try r.readMessage()))
             default: try r.skip(wire, field: field)
             }
         }

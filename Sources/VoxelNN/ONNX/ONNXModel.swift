@@ -103,6 +103,9 @@ public struct ONNXNode: Sendable {
     public var attributes: [ONNXAttribute]
     /// The node's documentation string.
     public var docString: String
+    /// The node's metadata (`metadata_props`, IR 10): the dynamo exporter records the PyTorch module
+    /// scopes here under `pkg.torch.onnx.name_scopes`.
+    public var metadataProps: [ONNXStringEntry] = []
 
     /// The attribute named `name`, if present.
     public func attribute(_ name: String) -> ONNXAttribute? { attributes.first { $0.name == name } }

@@ -284,3 +284,11 @@ public func pool3dReference(_ x: Tensor, max: Bool, kernel: Size3, stride: Size3
     } }
     return out
 }
+
+/// The output shape of `maxPool3d`/`avgPool3d` with these parameters, without computing them.
+/// - Throws: `TensorError` when the window does not fit the (padded) input.
+public func pool3dOutputShape(inputShape: [Int], kernel: Size3, stride: Size3? = nil, padding: Padding3 = 0,
+                              dilation: Size3 = 1, ceilMode: Bool = false) throws -> [Int] {
+    try PoolPlan(op: "pool3d", shape: inputShape, kernel: kernel, stride: stride, padding: padding,
+                 dilation: dilation, ceilMode: ceilMode).outShape
+}

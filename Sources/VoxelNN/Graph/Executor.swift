@@ -1,0 +1,57 @@
+import VoxelTensor
+
+/// The result of running a graph forward.
+public struct ForwardResult: Sendable {
+    /// The model's outputs, in the order of `Graph.outputs`.
+    public var outputs: [Tensor]
+    /// The values asked for with `capture`, by value.
+    public var captured: [ValueID: Tensor]
+}
+
+extension Graph {
+    /// For each value, the index of the last node that reads it (-1 when none does).
+    func lastUses() -> [Int] {
+        var last = [Int](repeating: -1, count: values.count)
+        for (i, n) in nodes.enumerated() { for v in n.inputs { last[v] = i } }
+        return last
+    }
+
+    /// Checks the input's shape against the graph: 5D, the declared channels, any batch.
+    func checkInput(_ x: Tensor) throws {
+        let declared = values[input].shape
+        guard x.rank == 5, x.shape[1...] == declared[1...] else {
+            throw GraphError("model input '\(values[input].name)' expects [N, \(declared[1...].map(String.init).joined(separator: ", "))], got \(x.shape)")
+        }
+    }
+
+    /// Runs the graph forward on `input` (`[N, C, D, H, W]`).
+    ///
+    /// Each activation is freed as soon as the last node that reads it has run, unless it is an output
+    /// or in `capture`, so peak memory is the largest live set, not the sum of all activations.
+    /// - Parameter capture: values to return besides the outputs (CAM target layers).
+    public func run(_ x: Tensor, capture: Set<ValueID> = []) throws -> ForwardResult {
+        try checkInput(x)
+        let last = lastUses()
+        let keep = capture.union(outputs)
+        var env = [Tensor?](repeating: nil, count: values.count)
+        env[input] = x
+        for (v, t) in constants { env[v] = t }
+        for (i, node) in nodes.enumerated() {
+            let args = try node.inputs.map { v -> Tensor in
+                guard let t = env[v] else { throw GraphError("node '\(node.name)' reads '\(values[v].name)' after it was freed") }
+                return t
+            }
+            do {
+                env[node.output] = try node.op.forward(args)
+            } catch let e as TensorError {
+                throw GraphError("node '\(node.name)' (\(node.op.name)): \(e.message)")
+            }
+            for v in Set(node.inputs) where last[v] == i && !keep.contains(v) && constants[v] == nil {
+                env[v] = nil
+            }
+        }
+        var captured: [ValueID: Tensor] = [:]
+        for v in capture { captured[v] = env[v] }
+        return ForwardResult(outputs: outputs.map { env[$0]! }, captured: captured)
+    }
+}

@@ -1,0 +1,230 @@
+import NIfTI
+import VoxelTensor
+
+/// How a scan's intensities become the model's: clip, linear scaling, or z-scoring.
+public struct IntensityTransform: Sendable, Equatable, Codable {
+    /// Clip to `[clip[0], clip[1]]` first (in the scan's units, e.g. HU).
+    public var clip: [Float]?
+    /// Map `clip` (or, without clip, the scan's min and max) linearly onto `[scale[0], scale[1]]`.
+    public var scale: [Float]?
+    /// Subtract the mean and divide by the standard deviation of the (clipped) scan.
+    public var zscore: Bool
+
+    public init(clip: [Float]? = nil, scale: [Float]? = nil, zscore: Bool = false) {
+        self.clip = clip; self.scale = scale; self.zscore = zscore
+    }
+
+    enum CodingKeys: String, CodingKey { case clip, scale, zscore }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        clip = try c.decodeIfPresent([Float].self, forKey: .clip)
+        scale = try c.decodeIfPresent([Float].self, forKey: .scale)
+        zscore = try c.decodeIfPresent(Bool.self, forKey: .zscore) ?? false
+    }
+
+    /// Checks the parameters; `source` names where they came from (a model card or an option).
+    public func validate(_ source: String) throws {
+        if let clip, clip.count != 2 || !(clip[0] < clip[1]) {
+            throw VoxplainError("\(source): clip needs two increasing values, got \(clip)")
+        }
+        if let scale, scale.count != 2 || !(scale[0] < scale[1]) {
+            throw VoxplainError("\(source): scale needs two increasing values, got \(scale)")
+        }
+        if zscore && scale != nil { throw VoxplainError("\(source): choose scale or zscore, not both") }
+    }
+
+    /// Applies the transform to voxel values.
+    public func apply(_ values: [Float]) -> [Float] {
+        var v = values
+        if let clip { for i in v.indices { v[i] = min(max(v[i], clip[0]), clip[1]) } }
+        if let scale {
+            let lo = clip?[0] ?? v.min() ?? 0, hi = clip?[1] ?? v.max() ?? 1
+            let k = hi > lo ? (scale[1] - scale[0]) / (hi - lo) : 0
+            for i in v.indices { v[i] = (v[i] - lo) * k + scale[0] }
+        } else if zscore {
+            var sum = 0.0, sq = 0.0
+            for x in v { sum += Double(x); sq += Double(x) * Double(x) }
+            let n = Double(max(v.count, 1)), mean = sum / n
+            let sd = max((sq / n - mean * mean).squareRoot(), 1e-8)
+            for i in v.indices { v[i] = Float((Double(v[i]) - mean) / sd) }
+        }
+        return v
+    }
+}
+
+/// The per-axis map from a model-input voxel `(d, h, w)` to a continuous scan voxel `(i, j, k)`:
+/// `scan = model * scale + offset`. Resampling and cropping along the scan's own axes keep it diagonal.
+public struct AxisMapping: Sendable, Equatable {
+    public var scale: SIMD3<Double>
+    public var offset: SIMD3<Double>
+
+    /// The scan voxel of a model voxel.
+    public func scanVoxel(_ model: SIMD3<Double>) -> SIMD3<Double> { model * scale + offset }
+    /// The model voxel of a scan voxel.
+    public func modelVoxel(_ scan: SIMD3<Double>) -> SIMD3<Double> { (scan - offset) / scale }
+}
+
+/// Preprocessing from a scan to the model's input grid, and back.
+public struct Preprocessing: Sendable, Equatable {
+    public var intensity: IntensityTransform
+    /// The model's voxel size in mm along (i, j, k); nil keeps the scan's.
+    public var spacing: SIMD3<Double>?
+    /// The model's input size `(D, H, W)`; nil keeps the (resampled) scan's.
+    public var size: [Int]?
+    /// A scan voxel to centre the crop on (a patch around a point); nil centres on the grid.
+    public var center: SIMD3<Double>?
+    /// The value of padded voxels, in model units (after the intensity transform).
+    public var padValue: Float
+
+    public init(intensity: IntensityTransform = IntensityTransform(), spacing: SIMD3<Double>? = nil,
+                size: [Int]? = nil, center: SIMD3<Double>? = nil, padValue: Float = 0) {
+        self.intensity = intensity; self.spacing = spacing; self.size = size; self.center = center
+        self.padValue = padValue
+    }
+}
+
+/// A model input made from a scan, with the map back to the scan's grid.
+public struct ModelInput: Sendable {
+    /// `[1, 1, D, H, W]`.
+    public var tensor: Tensor
+    /// Model voxel to scan voxel.
+    public var mapping: AxisMapping
+    /// The scan's grid.
+    public var scanDims: VoxelDims
+}
+
+extension Preprocessing {
+    /// Builds the model input from `scan`.
+    /// - Throws: `VoxplainError` naming `scanName` when the scan has NaN or infinite voxels or the
+    ///   sizes are impossible.
+    public func apply(to scan: Volume, scanName: String) throws -> ModelInput {
+        try intensity.validate(scanName)
+        let bad = scan.voxels.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        if bad > 0 {
+            throw VoxplainError("\(scanName): \(bad) voxels are NaN or infinite; the model cannot take them")
+        }
+        let n = scan.dims.array
+        // 1. Resample to the model's spacing: n' = round(n * s / s'), half-pixel centres.
+        var resampled = n
+        if let spacing {
+            guard (0..<3).allSatisfy({ spacing[$0] > 0 && spacing[$0].isFinite }) else {
+                throw VoxplainError("model spacing \(spacing) must be positive")
+            }
+            let s = scan.spacing
+            resampled = (0..<3).map { max(1, Int((Double(n[$0]) * s[$0] / spacing[$0]).rounded())) }
+        }
+        let f = SIMD3<Double>((0..<3).map { Double(n[$0]) / Double(resampled[$0]) })
+        var x = try Tensor(shape: [1, 1] + n, scalars: Volume.dhw(intensity.apply(scan.voxels), dims: scan.dims))
+        if resampled != n {
+            x = try resize3d(x, size: Size3(resampled[0], resampled[1], resampled[2]), mode: .trilinear, alignCorners: false)
+        }
+        // 2. Crop or pad to the model's size, centred on the grid or on a point.
+        let target = size ?? resampled
+        guard target.count == 3, target.allSatisfy({ $0 > 0 }) else {
+            throw VoxplainError("model input size \(target) must be three positive integers")
+        }
+        let start: [Int] = (0..<3).map { a in
+            if let center {
+                let r = (center[a] + 0.5) / f[a] - 0.5
+                return Int((r - Double(target[a] - 1) / 2).rounded())
+            }
+            return resampled[a] >= target[a] ? (resampled[a] - target[a]) / 2 : -((target[a] - resampled[a]) / 2)
+        }
+        if start != [0, 0, 0] || target != resampled {
+            x = try window(x, start: start, size: target, fill: padValue)
+        }
+        let startD = SIMD3<Double>(start.map(Double.init))
+        return ModelInput(tensor: x, mapping: AxisMapping(scale: f, offset: (startD + 0.5) * f - 0.5), scanDims: scan.dims)
+    }
+}
+
+extension Volume {
+    /// Voxels in NIfTI order (i fastest) rearranged to `[D, H, W]` with W fastest.
+    static func dhw(_ voxels: [Float], dims: VoxelDims) throws -> [Float] {
+        var v = try Volume(dims: dims, voxels: voxels, spacing: SIMD3(1, 1, 1))
+        v.voxels = voxels
+        return v.dhwScalars()
+    }
+}
+
+/// The `size` window of `x` (`[N, C, D, H, W]`) starting at `start` (may be negative or run past the
+/// end), with `fill` outside the input.
+public func window(_ x: Tensor, start: [Int], size: [Int], fill: Float) throws -> Tensor {
+    try x.requireSpatial("window")
+    let (n, c) = (x.shape[0], x.shape[1])
+    let inD = x.shape[2], inH = x.shape[3], inW = x.shape[4]
+    var out = Tensor(shape: [n, c] + size, repeating: fill)
+    x.scalars.withUnsafeBufferPointer { src in
+        out.scalars.withUnsafeMutableBufferPointer { dst in
+            for b in 0..<(n * c) {
+                for d in 0..<size[0] {
+                    let sd = d + start[0]
+                    guard sd >= 0 && sd < inD else { continue }
+                    for h in 0..<size[1] {
+                        let sh = h + start[1]
+                        guard sh >= 0 && sh < inH else { continue }
+                        let w0 = max(0, -start[2]), w1 = min(size[2], inW - start[2])
+                        guard w0 < w1 else { continue }
+                        let srcRow = ((b * inD + sd) * inH + sh) * inW + start[2]
+                        let dstRow = ((b * size[0] + d) * size[1] + h) * size[2]
+                        for w in w0..<w1 { dst[dstRow + w] = src[srcRow + w] }
+                    }
+                }
+            }
+        }
+    }
+    return out
+}
+
+extension ModelInput {
+    /// A map over the model input's extent, carried back onto the scan's grid.
+    ///
+    /// The map may be at any resolution covering the model input (a layer's map `[L_d, L_h, L_w]`, or
+    /// the input's own `[D, H, W]`). Each scan voxel is mapped to its continuous model voxel, then to
+    /// the map's grid with half-pixel centres (`l = (m + 0.5) * L / M - 0.5`), and sampled trilinearly
+    /// (one interpolation, not two). Scan voxels outside the model's field of view get `outside`.
+    /// - Parameter map: `[D', H', W']` scalars, W' fastest, with `mapSize = [D', H', W']`.
+    /// - Returns: scan voxels in NIfTI order (i fastest).
+    public func toScan(_ map: [Float], mapSize: [Int], outside: Float = 0) -> [Float] {
+        let modelSize = SIMD3<Int>(tensor.shape[2], tensor.shape[3], tensor.shape[4])
+        let grid = SIMD3<Int>(mapSize[0], mapSize[1], mapSize[2])
+        let ratio = SIMD3<Double>(grid) / SIMD3<Double>(modelSize)
+        let lo = SIMD3<Double>(repeating: -0.5), hi = SIMD3<Double>(modelSize) - 0.5
+        let dims = scanDims
+        var out = [Float](repeating: outside, count: dims.count)
+        let mapping = self.mapping
+        out.withUnsafeMutableBufferPointer { o in
+            let dst = SharedPointer(o.baseAddress!)
+            map.withUnsafeBufferPointer { m in
+                let src = SharedConstPointer(m.baseAddress!)
+                Parallel.forEach(dims.k) { k in
+                    for j in 0..<dims.j {
+                        for i in 0..<dims.i {
+                            let mv = mapping.modelVoxel(SIMD3(Double(i), Double(j), Double(k)))
+                            guard all(mv .>= lo) && all(mv .<= hi) else { continue }
+                            dst[i + dims.i * (j + dims.j * k)] = trilinear(src, grid, (mv + 0.5) * ratio - 0.5)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Trilinear sample of a `[D, H, W]` grid (W fastest) at a continuous voxel, clamped to the grid.
+@inline(__always)
+func trilinear(_ src: SharedConstPointer<Float>, _ size: SIMD3<Int>, _ p: SIMD3<Double>) -> Float {
+    let hi = SIMD3<Double>(size &- 1)
+    let c = p.clamped(lowerBound: .zero, upperBound: hi)
+    let f = c.rounded(.down)
+    let i0 = SIMD3<Int>(f), t = c - f
+    let i1 = (i0 &+ 1).clamped(lowerBound: .zero, upperBound: size &- 1)
+    func at(_ d: Int, _ h: Int, _ w: Int) -> Double { Double(src[(d * size[1] + h) * size[2] + w]) }
+    let c00 = at(i0.x, i0.y, i0.z) * (1 - t.z) + at(i0.x, i0.y, i1.z) * t.z
+    let c01 = at(i0.x, i1.y, i0.z) * (1 - t.z) + at(i0.x, i1.y, i1.z) * t.z
+    let c10 = at(i1.x, i0.y, i0.z) * (1 - t.z) + at(i1.x, i0.y, i1.z) * t.z
+    let c11 = at(i1.x, i1.y, i0.z) * (1 - t.z) + at(i1.x, i1.y, i1.z) * t.z
+    let c0 = c00 * (1 - t.y) + c01 * t.y, c1 = c10 * (1 - t.y) + c11 * t.y
+    return Float(c0 * (1 - t.x) + c1 * t.x)
+}
