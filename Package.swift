@@ -57,8 +57,10 @@ let package = Package(
         .target(name: "NIfTI", dependencies: ["CNIfTI"], swiftSettings: plainSettings),
         // Floor 2: the network engine and its model files (ONNX, safetensors).
         .target(name: "VoxelNN", dependencies: ["VoxelTensor"], swiftSettings: computeSettings),
+        // Floor 3: explanations.
+        .target(name: "VoxelCAM", dependencies: ["VoxelNN", "VoxelTensor"], swiftSettings: computeSettings),
         // Floor 4: the pipeline.
-        .target(name: "Voxplain", dependencies: ["VoxelTensor", "VoxelNN", "NIfTI"], swiftSettings: computeSettings),
+        .target(name: "Voxplain", dependencies: ["VoxelTensor", "VoxelNN", "VoxelCAM", "NIfTI"], swiftSettings: computeSettings),
         // Floor 5: the command-line tool (no logic).
         .executableTarget(
             name: "voxplain",
@@ -70,6 +72,8 @@ let package = Package(
         .testTarget(name: "VoxelTensorTests", dependencies: ["VoxelTensor", "_TestSupport"],
                     swiftSettings: plainSettings),
         .testTarget(name: "VoxelNNTests", dependencies: ["VoxelNN", "_TestSupport"],
+                    swiftSettings: plainSettings),
+        .testTarget(name: "VoxelCAMTests", dependencies: ["VoxelCAM", "VoxelNN", "_TestSupport"],
                     swiftSettings: plainSettings),
         .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "_TestSupport"], swiftSettings: plainSettings),
         .testTarget(name: "VoxplainTests", dependencies: ["Voxplain", "_TestSupport"], swiftSettings: plainSettings),

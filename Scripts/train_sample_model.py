@@ -97,8 +97,8 @@ def make_scans(voxplain, count, workdir, seed0):
 
 def augment(x, g):
     shifts = torch.randint(-4, 5, (3,), generator=g).tolist()
-    x = torch.roll(x, shifts=shifts, dims=(2, 3, 4))
-    for d in (2, 3, 4):
+    x = torch.roll(x, shifts=shifts, dims=(-3, -2, -1))
+    for d in (-3, -2, -1):
         if torch.rand(1, generator=g).item() < 0.5:
             x = torch.flip(x, dims=(d,))
     return x
@@ -114,9 +114,14 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    with tempfile.TemporaryDirectory() as tmp:
-        xtr, ytr = make_scans(args.voxplain, args.scans, tmp, 1000)
-        xte, yte = make_scans(args.voxplain, args.test, tmp, 900000)
+    cache = os.path.join(tempfile.gettempdir(), f"voxplain-train-{args.scans}-{args.test}.pt")
+    if os.path.exists(cache):  # the preprocessed scans of an earlier run with the same counts
+        xtr, ytr, xte, yte = torch.load(cache)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            xtr, ytr = make_scans(args.voxplain, args.scans, tmp, 1000)
+            xte, yte = make_scans(args.voxplain, args.test, tmp, 900000)
+        torch.save((xtr, ytr, xte, yte), cache)
     print(f"data: {len(ytr)} training scans ({int(ytr.sum())} with nodules), {len(yte)} held out", flush=True)
     model = HRCAMNet()
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)

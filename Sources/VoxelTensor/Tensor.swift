@@ -98,7 +98,7 @@ public struct Tensor: Sendable, Equatable {
     }
 }
 
-extension Array where Element == Int {
+extension Collection where Element == Int {
     /// The product of the extents (1 for an empty shape).
     @inlinable public var product: Int { reduce(1, *) }
 }

@@ -55,3 +55,36 @@ extension Graph {
         return ForwardResult(outputs: outputs.map { env[$0]! }, captured: captured)
     }
 }
+
+extension Graph {
+    /// The largest total size in bytes of the activations alive at once during `run` at batch 1 (input
+    /// included, constants excluded): the memory one more sample in a batch costs.
+    public var peakActivationBytes: Int {
+        let last = lastUses()
+        var live = values[input].shape.product
+        var peak = live
+        for (i, n) in nodes.enumerated() {
+            live += values[n.output].shape.product
+            peak = max(peak, live)
+            for v in Set(n.inputs) where last[v] == i && constants[v] == nil && !outputs.contains(v) {
+                live -= values[v].shape.product
+            }
+        }
+        return 4 * peak
+    }
+
+    /// The last layer of every resolution stage on the way to `output`: for each spatial size, the
+    /// last 5D feature map of that size (in graph order), coarsest last.
+    public func stageEnds(toward output: ValueID) -> [ValueID] {
+        let above = ancestors(of: output)
+        var ends: [ValueID] = []
+        var current: [Int]? = nil
+        for n in nodes where above[n.output] && n.op.isConvolutional {
+            let s = values[n.output].shape
+            guard s.count == 5 else { continue }
+            let spatial = Array(s[2...])
+            if spatial != current { ends.append(n.output); current = spatial } else { ends[ends.count - 1] = n.output }
+        }
+        return ends
+    }
+}

@@ -11,16 +11,16 @@ public struct GradientResult: Sendable {
 }
 
 extension Graph {
-    /// Values reachable forward from `targets` (the targets included).
-    func descendants(of targets: Set<ValueID>) -> [Bool] {
+    /// For each value, whether it is reachable forward from `targets` (the targets included).
+    public func descendants(of targets: Set<ValueID>) -> [Bool] {
         var reach = [Bool](repeating: false, count: values.count)
         for t in targets { reach[t] = true }
         for n in nodes where n.inputs.contains(where: { reach[$0] }) { reach[n.output] = true }
         return reach
     }
 
-    /// Values from which `target` can be reached (the target included).
-    func ancestors(of target: ValueID) -> [Bool] {
+    /// For each value, whether `target` can be reached from it (the target included).
+    public func ancestors(of target: ValueID) -> [Bool] {
         var reach = [Bool](repeating: false, count: values.count)
         reach[target] = true
         for n in nodes.reversed() where reach[n.output] { for v in n.inputs { reach[v] = true } }

@@ -1,0 +1,114 @@
+import Foundation
+import VoxelNN
+import VoxelTensor
+
+/// Options of the explanation methods.
+public struct CAMOptions: Sendable {
+    /// Peak memory for batched forward passes (Score-CAM, occlusion), in bytes.
+    public var memoryBudget: Int = 2 << 30
+    /// Faster Score-CAM: keep only the `k` channels of highest variance.
+    public var scoreCAMTopK: Int?
+    /// Occlusion cube edge and stride in input voxels (default: an eighth of the smallest edge, and half that).
+    public var occlusionSize: Int?
+    public var occlusionStride: Int?
+    /// The value occluded voxels take (model units).
+    public var occlusionValue: Float = 0
+    /// Called with (what, done, total) as batched work proceeds.
+    public var progress: (@Sendable (String, Int, Int) -> Void)?
+
+    public init() {}
+}
+
+/// Explains a model's class score with the CAM family, from one capture of activations and gradients.
+public struct CAMExplainer: Sendable {
+    /// The model as imported (unfused, so every layer is addressable).
+    public let graph: Graph
+    /// The output holding the class scores (logits).
+    public let output: Int
+
+    public init(graph: Graph, output: Int = 0) { self.graph = graph; self.output = output }
+
+    /// The default target layer: the last 3D feature map on the way to the output.
+    public var defaultLayer: ValueID? {
+        graph.stageEnds(toward: graph.outputs[output]).last
+    }
+
+    /// Explains `classIndex` (nil: the predicted class) with each method.
+    ///
+    /// - Parameters:
+    ///   - x: the model input `[1, C, D, H, W]`.
+    ///   - layers: target layers for the single-layer methods (the first is used; default: `defaultLayer`).
+    ///   - hrcamLayers: HR-CAM's levels (default: the layers pooled into a linear head, else the last
+    ///     layer of every resolution stage).
+    /// - Returns: one explanation per method, in order.
+    public func explain(_ x: Tensor, methods: [CAMMethod], layers: [ValueID] = [], hrcamLayers: [ValueID]? = nil,
+                        classIndex: Int? = nil, options: CAMOptions = CAMOptions()) throws -> [Explanation] {
+        guard x.rank == 5, x.shape[0] == 1 else { throw CAMError("explanations take one input [1, C, D, H, W], got \(x.shape)") }
+        let out = graph.outputs[output]
+        guard let layer = layers.first ?? defaultLayer else { throw CAMError("the model has no 3D feature map to explain") }
+        let pooled = LinearHead.pooledLayers(graph, output: out)
+        let levels = hrcamLayers ?? (pooled.isEmpty ? graph.stageEnds(toward: out) : pooled)
+        let captureLayers = Array(Set([layer] + (methods.contains(.hrcam) ? levels : [])))
+
+        // One forward and one backward pass for every method that reads gradients or head weights.
+        var chosen = classIndex ?? -1
+        var scoreValue: Float = 0
+        let capture = try graph.gradients(x, at: captureLayers, output: output) { logits in
+            guard logits.rank == 2, logits.shape[0] == 1 else {
+                throw CAMError("output '\(graph.values[out].name)' has shape \(logits.shape); CAM methods explain a classifier's [1, classes] logits")
+            }
+            if chosen < 0 { chosen = logits.scalars.indices.max { logits.scalars[$0] < logits.scalars[$1] } ?? 0 }
+            guard chosen < logits.count else { throw CAMError("class \(chosen) is out of range: the model has \(logits.count) classes") }
+            scoreValue = logits.scalars[chosen]
+            var seed = Tensor.zeros(logits.shape)
+            seed.scalars[chosen] = 1
+            return seed
+        }
+        for v in captureLayers { try CAMBase.requireFeatureMap(capture.activations[v]!, graph.values[v].name) }
+        let inputSize = Array(x.shape[2...])
+        var results: [Explanation] = []
+        for method in methods {
+            var e = Explanation(method: method, classIndex: chosen, score: scoreValue, layerMaps: [],
+                                map: Tensor.zeros(inputSize), form: nil, forwardPasses: 1)
+            switch method {
+            case .gradcam, .gradcampp, .xgradcam, .layercam, .hirescam:
+                let r = method.gradientMap(activation: capture.activations[layer]!, gradient: capture.gradients[layer]!, score: scoreValue)
+                e.layerMaps = [LayerMap(layer: layer, name: graph.values[layer].name, map: r.map, weights: r.weights)]
+                e.map = try upsampleMap(r.map, to: inputSize)
+            case .cam:
+                try LinearHead.check(graph, targets: [layer], output: out, method: "CAM")
+                let head = headMaps(capture, levels: [layer], score: scoreValue)
+                e.layerMaps = head.maps
+                e.map = try upsampleMap(head.maps[0].map, to: inputSize)
+                e.map.scalars = e.map.scalars.map { $0 + head.bias }
+            case .hrcam:
+                e = try hrcam(capture, levels: levels, exact: !pooled.isEmpty && hrcamLayers.map { Set($0).isSubset(of: Set(pooled)) } ?? true,
+                              score: scoreValue, classIndex: chosen, inputSize: inputSize)
+            case .scorecam:
+                e = try scoreCAM(x, layer: layer, activation: capture.activations[layer]!, classIndex: chosen,
+                                 score: scoreValue, options: options)
+            case .occlusion:
+                e = try occlusion(x, classIndex: chosen, score: scoreValue, options: options)
+            }
+            results.append(e)
+        }
+        return results
+    }
+
+    /// Class maps of layers pooled into a linear head: `M_l = Σ_k w_lk A_lk` with the head's weights
+    /// read from the gradient (for such a head ∂y/∂A_lk,ij = w_lk / N_l, the same at every voxel), and
+    /// the bias `b = y − Σ_l Σ_k w_lk mean(A_lk)`. As MONAI's CAM: no ReLU.
+    func headMaps(_ capture: GradientResult, levels: [ValueID], score: Float) -> (maps: [LayerMap], bias: Float) {
+        var bias = Double(score)
+        var maps: [LayerMap] = []
+        for v in levels {
+            let a = capture.activations[v]!, g = capture.gradients[v]!
+            let n = Double(a.shape[2...].product)
+            let w = CAMBase.channelSums(g).map { Float($0) }
+            let means = CAMBase.channelSums(a).map { $0 / n }
+            for k in w.indices { bias -= Double(w[k]) * means[k] }
+            maps.append(LayerMap(layer: v, name: graph.values[v].name, map: CAMBase.weightedSum(a, weights: w, relu: false), weights: w))
+        }
+        return (maps, Float(bias))
+    }
+}
