@@ -50,21 +50,23 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
+        // Floor 0: atomic file writes shared by every module that writes files.
+        .target(name: "VoxelIO", swiftSettings: plainSettings),
         // Floor 1: system libraries, tensors and kernels, NIfTI volumes.
         .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
         .target(name: "VoxelTensorAVX512", swiftSettings: avx512Settings),
         .target(name: "VoxelTensor", dependencies: ["VoxelTensorAVX512"], swiftSettings: computeSettings),
         .target(name: "NIfTI", dependencies: ["CNIfTI"], swiftSettings: plainSettings),
         // Floor 2: the network engine and its model files (ONNX, safetensors).
-        .target(name: "VoxelNN", dependencies: ["VoxelTensor"], swiftSettings: computeSettings),
+        .target(name: "VoxelNN", dependencies: ["VoxelTensor", "VoxelIO"], swiftSettings: computeSettings),
         // Floor 3: explanations.
         .target(name: "VoxelCAM", dependencies: ["VoxelNN", "VoxelTensor"], swiftSettings: computeSettings),
         // Floor 4: the pipeline.
-        .target(name: "Voxplain", dependencies: ["VoxelTensor", "VoxelNN", "VoxelCAM", "NIfTI"], swiftSettings: computeSettings),
+        .target(name: "Voxplain", dependencies: ["VoxelIO", "VoxelTensor", "VoxelNN", "VoxelCAM", "NIfTI"], swiftSettings: computeSettings),
         // Floor 5: the command-line tool (no logic).
         .executableTarget(
             name: "voxplain",
-            dependencies: ["Voxplain", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Voxplain", "VoxelCAM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: plainSettings),
         // Test helpers (not public API).
         .target(name: "_TestSupport", dependencies: ["VoxelTensor"], path: "Sources/_TestSupport",

@@ -1,10 +1,6 @@
 import Foundation
+import VoxelIO
 import VoxelTensor
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 extension SafetensorsFile {
     /// The bytes of a safetensors file holding `tensors` as F32, named by their keys, with `metadata`.
@@ -59,19 +55,7 @@ extension SafetensorsFile {
     public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to url: URL) throws {
         let name = url.lastPathComponent
         let bytes = try serialize(tensors, metadata: metadata, fileName: name)
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(name).\(UInt64.random(in: 0...UInt64.max)).tmp")
-        do {
-            try Data(bytes).write(to: temporary)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw ModelError(name, .io, "cannot write to the folder \(url.deletingLastPathComponent().path)")
-        }
-        guard rename(temporary.path, url.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw ModelError(name, .io, "cannot move the written file into place (\(reason))")
-        }
+        try writeModelFile(Data(bytes), to: url)
     }
 }
 

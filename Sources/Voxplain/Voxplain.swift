@@ -1,6 +1,7 @@
 @_exported import VoxelTensor
 @_exported import NIfTI
 @_exported import VoxelNN
+@_exported import VoxelCAM
 
 /// Voxplain's version, recorded in every report.
 public enum VoxplainInfo {

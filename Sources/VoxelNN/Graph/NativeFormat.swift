@@ -1,4 +1,5 @@
 import Foundation
+import VoxelIO
 import VoxelTensor
 
 /// Voxplain's native model format: a JSON graph description (`NAME.voxplain.json`) beside a
@@ -28,6 +29,24 @@ public enum NativeFormat {
         var strings: [String: String] = [:]
         /// Role (weight, bias, mean...) to the tensor's name in the safetensors file.
         var tensors: [String: String] = [:]
+
+        init(name: String, module: String, op: String, inputs: [String], output: String) {
+            self.name = name; self.module = module; self.op = op; self.inputs = inputs; self.output = output
+        }
+
+        /// Parameter maps may be left out of hand-written files.
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name)
+            module = try c.decodeIfPresent(String.self, forKey: .module) ?? ""
+            op = try c.decode(String.self, forKey: .op)
+            inputs = try c.decode([String].self, forKey: .inputs)
+            output = try c.decode(String.self, forKey: .output)
+            ints = try c.decodeIfPresent([String: [Int]].self, forKey: .ints) ?? [:]
+            floats = try c.decodeIfPresent([String: [Float]].self, forKey: .floats) ?? [:]
+            strings = try c.decodeIfPresent([String: String].self, forKey: .strings) ?? [:]
+            tensors = try c.decodeIfPresent([String: String].self, forKey: .tensors) ?? [:]
+        }
     }
 
     /// Writes `graph` as `<base>.voxplain.json` and `<base>.safetensors` (each to a temporary file first,
@@ -55,7 +74,7 @@ public enum NativeFormat {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let json = try encoder.encode(file)
         try SafetensorsFile.write(tensors, metadata: ["format": "voxplain-graph"], to: weightsURL)
-        try atomicWrite(json, to: url)
+        try writeModelFile(json, to: url)
     }
 
     /// Reads a graph written by `write(_:to:)`.
@@ -255,16 +274,11 @@ public enum NativeFormat {
     }
 }
 
-/// Writes `data` to a temporary file beside `url`, then renames it over `url`, so a reader never sees
-/// a half-written file.
-func atomicWrite(_ data: Data, to url: URL) throws {
-    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
+/// Writes a model file atomically (`AtomicFile`), turning failures into `ModelError`s of kind `.io`.
+func writeModelFile(_ data: Data, to url: URL) throws {
     do {
-        try data.write(to: tmp)
-        if FileManager.default.fileExists(atPath: url.path) { _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp) }
-        else { try FileManager.default.moveItem(at: tmp, to: url) }
-    } catch {
-        try? FileManager.default.removeItem(at: tmp)
-        throw ModelError(url.lastPathComponent, .io, "cannot write the file (\(error.localizedDescription))")
+        try AtomicFile.write(data, to: url)
+    } catch let f as AtomicFile.Failure {
+        throw ModelError(url.lastPathComponent, .io, f.reason)
     }
 }

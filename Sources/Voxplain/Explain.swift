@@ -1,0 +1,171 @@
+import Foundation
+import NIfTI
+import VoxelCAM
+import VoxelIO
+import VoxelNN
+import VoxelTensor
+
+/// What `voxplain explain` is asked to do.
+public struct ExplainRequest: Sendable {
+    public var methods: [CAMMethod]
+    /// Target layers by name (ONNX node or value name, or PyTorch module path); default from the
+    /// card or the last 3D feature map.
+    public var layers: [String] = []
+    /// A class index or card class name; nil for the predicted class.
+    public var classSpec: String?
+    public var outputDirectory: String
+    /// Also write the raw (unnormalised) maps.
+    public var raw = false
+    public var cam = CAMOptions()
+    public var preprocessing = PreprocessingRequest()
+
+    public init(methods: [CAMMethod], outputDirectory: String) {
+        self.methods = methods
+        self.outputDirectory = outputDirectory
+    }
+}
+
+/// `report.json`: the audit trail of one explain run.
+public struct ExplainReport: Codable, Sendable {
+    public struct Input: Codable, Sendable {
+        public var path: String, sha256: String, dims: [Int], spacing: [Double], affine: [[Double]], orientation: String
+    }
+    public struct ModelInfo: Codable, Sendable {
+        public var path: String, sha256: String, card: ModelCard?, cardPath: String?, inputShape: [Int]
+    }
+    public struct PreprocessingInfo: Codable, Sendable {
+        public var intensity: IntensityTransform, spacing: [Double]?, size: [Int], center: [Double]?, padValue: Float
+        /// Model voxel (d, h, w) to scan voxel (i, j, k): scan = model * scale + offset.
+        public var scale: [Double], offset: [Double]
+    }
+    public struct MapStats: Codable, Sendable {
+        public var min: Float, max: Float, mean: Float
+        /// The hottest scan voxel and its world position (RAS mm).
+        public var peakVoxel: [Int], peakWorldMM: [Double]
+        /// Share of scan voxels whose normalised heat is at least 0.5.
+        public var fractionAboveHalf: Double
+    }
+    public struct MethodResult: Codable, Sendable {
+        public var method: String, summary: String, form: String?
+        public var layers: [String]
+        public var forwardPasses: Int
+        public var seconds: Double
+        public var map: String, rawMap: String?, levelMaps: [String]
+        public var stats: MapStats
+    }
+    public var tool: String
+    public var version: String
+    public var date: String
+    public var input: Input
+    public var model: ModelInfo
+    public var preprocessing: PreprocessingInfo
+    public var prediction: Prediction
+    public var explainedClass: Int
+    public var explainedClassName: String
+    public var explainedProbability: Float
+    public var results: [MethodResult]
+    public var timings: [String: Double]
+}
+
+/// Runs the explain pipeline: scan to model input, the methods, maps back on the scan's grid,
+/// heatmap NIfTI files with the scan's affine, and `report.json`.
+public enum ExplainPipeline {
+    /// - Throws: `VoxplainError`, `ModelError`, `NIfTIError` or `CAMError` naming what is wrong.
+    public static func run(model: LoadedModel, scanPath: String, volume: Int? = nil,
+                           request: ExplainRequest) throws -> ExplainReport {
+        let clock = ContinuousClock()
+        var timings: [String: Double] = [:]
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+        guard !request.methods.isEmpty else { throw VoxplainError("--method: give at least one method") }
+        let outDir = URL(fileURLWithPath: request.outputDirectory)
+        do {
+            try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
+        } catch {
+            throw VoxplainError("\(request.outputDirectory): cannot create the output folder (\(error.localizedDescription))")
+        }
+        var start = clock.now
+        let scan = try NIfTIFile.read(scanPath, volume: volume)
+        let input = try model.input(for: scan, scanName: scanPath, request: request.preprocessing)
+        let pre = try request.preprocessing.resolve(model: model, scan: scan, scanName: scanPath)
+        timings["preprocess"] = seconds(clock.now - start)
+
+        start = clock.now
+        let prediction = try model.predict(input)
+        timings["predict"] = seconds(clock.now - start)
+        let classIndex = try model.classIndex(request.classSpec, logits: prediction.logits)
+
+        let graph = model.graph
+        let explainer = CAMExplainer(graph: graph)
+        let layerNames = request.layers.isEmpty ? (model.card.layers?.default.map { [$0] } ?? []) : request.layers
+        let layers = try layerNames.map { try graph.value(named: $0) }
+        let hrcamLayers = try model.card.layers?.hrcam.map { try $0.map { try graph.value(named: $0) } }
+
+        var results: [ExplainReport.MethodResult] = []
+        let protected = [scanPath, model.path] + (model.cardPath.map { [$0] } ?? [])
+        for method in request.methods {
+            start = clock.now
+            let e = try explainer.explain(input.tensor, methods: [method], layers: layers, hrcamLayers: hrcamLayers,
+                                          classIndex: classIndex, options: request.cam)[0]
+            let elapsed = seconds(clock.now - start)
+            let layerText = e.layerMaps.map(\.name).joined(separator: ", ")
+            let onScan = input.toScan(e.map.scalars, mapSize: e.map.shape)
+            let normalized = normalizeMap(onScan)
+            let description = "voxplain \(method.rawValue) \(layerText.isEmpty ? "input" : layerText) class \(classIndex)"
+            let mapPath = outDir.appendingPathComponent("\(method.rawValue).nii.gz").path
+            try NIfTIFile.write(try Volume(mapLike: scan, voxels: normalized, description: description), to: mapPath, protecting: protected)
+            var rawPath: String?
+            if request.raw {
+                rawPath = outDir.appendingPathComponent("\(method.rawValue)-raw.nii.gz").path
+                try NIfTIFile.write(try Volume(mapLike: scan, voxels: onScan, description: description + " raw"), to: rawPath!, protecting: protected)
+            }
+            var levelPaths: [String] = []
+            if method == .hrcam {
+                for (i, level) in e.layerMaps.enumerated() {
+                    let p = outDir.appendingPathComponent("hrcam-level\(i + 1).nii.gz").path
+                    let levelMap = normalizeMap(input.toScan(level.map.scalars, mapSize: level.map.shape))
+                    try NIfTIFile.write(try Volume(mapLike: scan, voxels: levelMap, description: "voxplain hrcam level \(i + 1) \(level.name)"),
+                                        to: p, protecting: protected)
+                    levelPaths.append(p)
+                }
+            }
+            results.append(ExplainReport.MethodResult(
+                method: method.rawValue, summary: method.summary, form: e.form, layers: e.layerMaps.map(\.name),
+                forwardPasses: e.forwardPasses, seconds: elapsed, map: mapPath, rawMap: rawPath, levelMaps: levelPaths,
+                stats: stats(raw: onScan, normalized: normalized, scan: scan)))
+            timings[method.rawValue] = elapsed
+        }
+        let names = prediction.classNames
+        let report = ExplainReport(
+            tool: "voxplain", version: VoxplainInfo.version, date: ISO8601DateFormatter().string(from: Date()),
+            input: .init(path: scanPath, sha256: try SHA256.hex(ofFile: scanPath), dims: scan.dims.array,
+                         spacing: [scan.spacing.x, scan.spacing.y, scan.spacing.z], affine: scan.affine.rows,
+                         orientation: Orientation.code(of: scan.affine)),
+            model: .init(path: model.path, sha256: try SHA256.hex(ofFile: model.path), card: model.card,
+                         cardPath: model.cardPath, inputShape: model.inputShape),
+            preprocessing: .init(intensity: pre.intensity, spacing: pre.spacing.map { [$0.x, $0.y, $0.z] },
+                                 size: Array(input.tensor.shape[2...]), center: pre.center.map { [$0.x, $0.y, $0.z] },
+                                 padValue: pre.padValue, scale: [input.mapping.scale.x, input.mapping.scale.y, input.mapping.scale.z],
+                                 offset: [input.mapping.offset.x, input.mapping.offset.y, input.mapping.offset.z]),
+            prediction: prediction, explainedClass: classIndex, explainedClassName: names[classIndex],
+            explainedProbability: prediction.probabilities[classIndex], results: results, timings: timings)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do {
+            try AtomicFile.write(try encoder.encode(report), to: outDir.appendingPathComponent("report.json"))
+        } catch let f as AtomicFile.Failure {
+            throw VoxplainError("\(outDir.appendingPathComponent("report.json").path): \(f.reason)")
+        }
+        return report
+    }
+
+    static func stats(raw: [Float], normalized: [Float], scan: Volume) -> ExplainReport.MapStats {
+        let peak = normalized.indices.max { normalized[$0] < normalized[$1] } ?? 0
+        let i = peak % scan.dims.i, j = (peak / scan.dims.i) % scan.dims.j, k = peak / (scan.dims.i * scan.dims.j)
+        let world = scan.affine.apply(SIMD3(Double(i), Double(j), Double(k)))
+        let mean = raw.reduce(0.0) { $0 + Double($1) } / Double(max(raw.count, 1))
+        let hot = normalized.reduce(0) { $0 + ($1 >= 0.5 ? 1 : 0) }
+        return .init(min: raw.min() ?? 0, max: raw.max() ?? 0, mean: Float(mean), peakVoxel: [i, j, k],
+                     peakWorldMM: [world.x, world.y, world.z], fractionAboveHalf: Double(hot) / Double(max(raw.count, 1)))
+    }
+}
