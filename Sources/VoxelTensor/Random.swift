@@ -22,3 +22,13 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     /// Uniform in [a, b).
     public mutating func uniform(_ a: Double, _ b: Double) -> Double { a + (b - a) * unit() }
 }
+
+extension Tensor {
+    /// A tensor of uniform random values in `range`, reproducible from `seed` (SplitMix64).
+    public static func random(_ shape: [Int], in range: ClosedRange<Float> = -1...1, seed: UInt64) -> Tensor {
+        var g = SplitMix64(seed: seed)
+        return Tensor(shape: shape) { buffer in
+            for i in buffer.indices { buffer[i] = Float.random(in: range, using: &g) }
+        }
+    }
+}

@@ -18,10 +18,3 @@ public func allClose(_ a: [Float], _ b: [Float], rtol: Float = 1e-4, atol: Float
 /// A small seeded generator (SplitMix64) so tests are reproducible.
 public typealias SeededGenerator = SplitMix64
 
-extension Tensor {
-    /// A tensor of uniform random values in `range`, reproducible from `seed`.
-    public static func random(_ shape: [Int], in range: ClosedRange<Float> = -1...1, seed: UInt64) -> Tensor {
-        var g = SeededGenerator(seed: seed)
-        return try! Tensor(shape: shape, scalars: (0..<shape.product).map { _ in Float.random(in: range, using: &g) })
-    }
-}

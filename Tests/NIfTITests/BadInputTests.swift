@@ -42,7 +42,7 @@ struct BadInputTests {
         try "tiny".write(toFile: short, atomically: true, encoding: .utf8)
         expectError(short, "shorter than a NIfTI-1 header")
         let empty = dir + "/empty.nii.gz"
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         expectError(empty, "shorter than a NIfTI-1 header")
     }
 

@@ -65,7 +65,7 @@ struct FuzzTests {
                 let at = Int.random(in: 0..<b.count, using: &g)
                 b[at] ^= UInt8.random(in: 1...255, using: &g)
             }
-            FileManager.default.createFile(atPath: path, contents: Data(b))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(b))
             do { _ = try NIfTIFile.read(path) } catch let e as NIfTIError {
                 #expect(e.path == path)
             }

@@ -1,0 +1,68 @@
+import Foundation
+import VoxelCAM
+import VoxelNN
+import VoxelTensor
+
+/// Timings of a whole model and of explanations on it (`voxplain bench --model`).
+public struct ModelBenchResult: Codable, Sendable {
+    public var model: String
+    public var inputShape: [Int]
+    /// Multiply-adds x 2 of one forward pass.
+    public var gflop: Double
+    /// Best forward time (fused graph) and its throughput.
+    public var forwardMs: Double
+    public var forwardGFLOPS: Double
+    /// Best Grad-CAM time at the default layer (one forward and the backward to that layer, plus the map).
+    public var gradcamMs: Double
+    /// Grad-CAM++ on the same capture.
+    public var gradcamppMs: Double
+    /// Score-CAM at the default layer, its forward passes, and its batch size within the budget.
+    public var scorecamMs: Double?
+    public var scorecamPasses: Int?
+    /// HR-CAM (every level) time.
+    public var hrcamMs: Double
+    public var layer: String
+    public var layerChannels: Int
+    /// Peak resident memory of the process so far (MiB).
+    public var peakMemoryMiB: Double
+}
+
+extension Bench {
+    /// Times a model file's forward pass and its explanations on a random input.
+    /// - Parameters:
+    ///   - size: input size `(D, H, W)` for models with symbolic sizes.
+    ///   - scoreCAM: also time Score-CAM (many forward passes).
+    public static func model(_ path: String, size: [Int]?, reps: Int, scoreCAM: Bool,
+                             memoryBudget: Int = 2 << 30) throws -> ModelBenchResult {
+        let loaded = try LoadedModel.load(path, inputSize: size)
+        let graph = loaded.graph
+        let fused = try graph.fused()
+        let x = Tensor.random(loaded.inputShape, in: -1...1, seed: 7)
+        _ = try fused.run(x)  // warm-up: first-touch of buffers and packed weights
+        let forward = try bestTime(reps: reps) { _ = try fused.run(x) }
+        let explainer = CAMExplainer(graph: graph)
+        guard let layer = explainer.defaultLayer else { throw VoxplainError("\(path): the model has no 3D feature map") }
+        func time(_ m: CAMMethod, reps: Int) throws -> Double {
+            try bestTime(reps: reps) { _ = try explainer.explain(x, methods: [m], layers: [layer], classIndex: 0) }
+        }
+        let gradcam = try time(.gradcam, reps: reps)
+        let gradcampp = try time(.gradcampp, reps: reps)
+        let hrcam = try time(.hrcam, reps: max(1, reps / 2))
+        var score: Double?, passes: Int?
+        if scoreCAM {
+            var options = CAMOptions()
+            options.memoryBudget = memoryBudget
+            let t0 = ContinuousClock.now
+            let e = try explainer.explain(x, methods: [.scorecam], layers: [layer], classIndex: 0, options: options)
+            score = seconds(since: t0)
+            passes = e[0].forwardPasses
+        }
+        let gflop = Double(graph.flops) / 1e9
+        return ModelBenchResult(
+            model: URL(fileURLWithPath: path).lastPathComponent, inputShape: loaded.inputShape, gflop: gflop,
+            forwardMs: forward * 1e3, forwardGFLOPS: gflop / forward, gradcamMs: gradcam * 1e3,
+            gradcamppMs: gradcampp * 1e3, scorecamMs: score.map { $0 * 1e3 }, scorecamPasses: passes,
+            hrcamMs: hrcam * 1e3, layer: graph.values[layer].name, layerChannels: graph.values[layer].shape[1],
+            peakMemoryMiB: peakMemoryMiB())
+    }
+}
