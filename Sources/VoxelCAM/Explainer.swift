@@ -8,7 +8,8 @@ public struct CAMOptions: Sendable {
     public var memoryBudget: Int = 2 << 30
     /// Faster Score-CAM: keep only the `k` channels of highest variance.
     public var scoreCAMTopK: Int?
-    /// Occlusion cube edge and stride in input voxels (default: an eighth of the smallest edge, and half that).
+    /// Occlusion cube edge and stride in input voxels (default: a quarter of the smallest edge, and half
+    /// that: 7^3 = 343 positions on any cube-shaped input).
     public var occlusionSize: Int?
     public var occlusionStride: Int?
     /// The value occluded voxels take (model units).
@@ -41,13 +42,16 @@ public struct CAMExplainer: Sendable {
     ///   - hrcamLayers: HR-CAM's levels (default: the layers pooled into a linear head, else the last
     ///     layer of every resolution stage).
     /// - Returns: one explanation per method, in order.
+    ///   - hrcamHead: a fitted HR-CAM head (`voxplain hrcam-fit`); its levels replace `hrcamLayers`.
     public func explain(_ x: Tensor, methods: [CAMMethod], layers: [ValueID] = [], hrcamLayers: [ValueID]? = nil,
-                        classIndex: Int? = nil, options: CAMOptions = CAMOptions()) throws -> [Explanation] {
+                        hrcamHead: HRCAMHead? = nil, classIndex: Int? = nil,
+                        options: CAMOptions = CAMOptions()) throws -> [Explanation] {
         guard x.rank == 5, x.shape[0] == 1 else { throw CAMError("explanations take one input [1, C, D, H, W], got \(x.shape)") }
         let out = graph.outputs[output]
         guard let layer = layers.first ?? defaultLayer else { throw CAMError("the model has no 3D feature map to explain") }
         let pooled = LinearHead.pooledLayers(graph, output: out)
-        let levels = hrcamLayers ?? (pooled.isEmpty ? graph.stageEnds(toward: out) : pooled)
+        let levels = try hrcamHead.map { try $0.levels.map { try graph.value(named: $0) } }
+            ?? hrcamLayers ?? (pooled.isEmpty ? graph.stageEnds(toward: out) : pooled)
         let captureLayers = Array(Set([layer] + (methods.contains(.hrcam) ? levels : [])))
 
         // One forward and one backward pass for every method that reads gradients or head weights.
@@ -82,8 +86,9 @@ public struct CAMExplainer: Sendable {
                 e.map = try upsampleMap(head.maps[0].map, to: inputSize)
                 e.map.scalars = e.map.scalars.map { $0 + head.bias }
             case .hrcam:
-                e = try hrcam(capture, levels: levels, exact: !pooled.isEmpty && hrcamLayers.map { Set($0).isSubset(of: Set(pooled)) } ?? true,
-                              score: scoreValue, classIndex: chosen, inputSize: inputSize)
+                let exact = !pooled.isEmpty && (hrcamLayers.map { Set($0).isSubset(of: Set(pooled)) } ?? true)
+                e = try hrcam(capture, levels: levels, exact: exact, fitted: hrcamHead, score: scoreValue,
+                              classIndex: chosen, inputSize: inputSize)
             case .scorecam:
                 e = try scoreCAM(x, layer: layer, activation: capture.activations[layer]!, classIndex: chosen,
                                  score: scoreValue, options: options)

@@ -18,6 +18,9 @@ public struct ExplainRequest: Sendable {
     public var raw = false
     public var cam = CAMOptions()
     public var preprocessing = PreprocessingRequest()
+    /// Patches around these points, combined into one map by the maximum where they overlap; empty
+    /// for one input (the whole scan, or the preprocessing's own centre).
+    public var candidates: [Candidate] = []
 
     public init(methods: [CAMMethod], outputDirectory: String) {
         self.methods = methods
@@ -53,6 +56,10 @@ public struct ExplainReport: Codable, Sendable {
         public var map: String, rawMap: String?, levelMaps: [String]
         public var stats: MapStats
     }
+    public struct PatchResult: Codable, Sendable {
+        public var candidate: Candidate
+        public var prediction: Prediction
+    }
     public var tool: String
     public var version: String
     public var date: String
@@ -60,6 +67,8 @@ public struct ExplainReport: Codable, Sendable {
     public var model: ModelInfo
     public var preprocessing: PreprocessingInfo
     public var prediction: Prediction
+    /// Per patch, when candidates were given: the point and the model's prediction there.
+    public var patches: [PatchResult]?
     public var explainedClass: Int
     public var explainedClassName: String
     public var explainedProbability: Float
@@ -85,12 +94,25 @@ public enum ExplainPipeline {
         }
         var start = clock.now
         let scan = try NIfTIFile.read(scanPath, volume: volume)
-        let input = try model.input(for: scan, scanName: scanPath, request: request.preprocessing)
-        let pre = try request.preprocessing.resolve(model: model, scan: scan, scanName: scanPath)
+        // One model input, or one per candidate point.
+        var requests: [PreprocessingRequest] = []
+        if request.candidates.isEmpty {
+            requests = [request.preprocessing]
+        } else {
+            for c in request.candidates {
+                var r = request.preprocessing
+                r.centerWorld = c.world
+                r.centerVoxel = c.voxel
+                requests.append(r)
+            }
+        }
+        let inputs = try requests.map { try model.input(for: scan, scanName: scanPath, request: $0) }
+        let pre = try requests[0].resolve(model: model, scan: scan, scanName: scanPath)
         timings["preprocess"] = seconds(clock.now - start)
 
         start = clock.now
-        let prediction = try model.predict(input)
+        let predictions = try inputs.map { try model.predict($0) }
+        let prediction = predictions[0]
         timings["predict"] = seconds(clock.now - start)
         let classIndex = try model.classIndex(request.classSpec, logits: prediction.logits)
 
@@ -99,41 +121,55 @@ public enum ExplainPipeline {
         let layerNames = request.layers.isEmpty ? (model.card.layers?.default.map { [$0] } ?? []) : request.layers
         let layers = try layerNames.map { try graph.value(named: $0) }
         let hrcamLayers = try model.card.layers?.hrcam.map { try $0.map { try graph.value(named: $0) } }
+        let hrcamHead = request.methods.contains(.hrcam) ? try HRCAMFitting.load(forModel: model.path) : nil
 
         var results: [ExplainReport.MethodResult] = []
         let protected = [scanPath, model.path] + (model.cardPath.map { [$0] } ?? [])
+        func write(_ voxels: [Float], _ name: String, _ description: String) throws -> String {
+            let path = outDir.appendingPathComponent(name).path
+            try NIfTIFile.write(try Volume(mapLike: scan, voxels: voxels, description: description), to: path, protecting: protected)
+            return path
+        }
         for method in request.methods {
             start = clock.now
-            let e = try explainer.explain(input.tensor, methods: [method], layers: layers, hrcamLayers: hrcamLayers,
-                                          classIndex: classIndex, options: request.cam)[0]
-            let elapsed = seconds(clock.now - start)
-            let layerText = e.layerMaps.map(\.name).joined(separator: ", ")
-            let onScan = input.toScan(e.map.scalars, mapSize: e.map.shape)
-            let normalized = normalizeMap(onScan)
-            let description = "voxplain \(method.rawValue) \(layerText.isEmpty ? "input" : layerText) class \(classIndex)"
-            let mapPath = outDir.appendingPathComponent("\(method.rawValue).nii.gz").path
-            try NIfTIFile.write(try Volume(mapLike: scan, voxels: normalized, description: description), to: mapPath, protecting: protected)
-            var rawPath: String?
-            if request.raw {
-                rawPath = outDir.appendingPathComponent("\(method.rawValue)-raw.nii.gz").path
-                try NIfTIFile.write(try Volume(mapLike: scan, voxels: onScan, description: description + " raw"), to: rawPath!, protecting: protected)
-            }
-            var levelPaths: [String] = []
-            if method == .hrcam {
-                for (i, level) in e.layerMaps.enumerated() {
-                    let p = outDir.appendingPathComponent("hrcam-level\(i + 1).nii.gz").path
-                    let levelMap = normalizeMap(input.toScan(level.map.scalars, mapSize: level.map.shape))
-                    try NIfTIFile.write(try Volume(mapLike: scan, voxels: levelMap, description: "voxplain hrcam level \(i + 1) \(level.name)"),
-                                        to: p, protecting: protected)
-                    levelPaths.append(p)
+            var combined: [Float]? = nil, levels: [[Float]] = []
+            var first: Explanation? = nil, passes = 0
+            for input in inputs {
+                let e = try explainer.explain(input.tensor, methods: [method], layers: layers, hrcamLayers: hrcamLayers,
+                                              hrcamHead: hrcamHead, classIndex: classIndex, options: request.cam)[0]
+                first = first ?? e
+                passes += e.forwardPasses
+                // Voxels outside every patch stay -inf until the end; overlaps take the maximum.
+                combined = maxCombine(combined, input.toScan(e.map.scalars, mapSize: e.map.shape, outside: -.infinity))
+                if method == .hrcam {
+                    for (i, level) in e.layerMaps.enumerated() {
+                        let m = input.toScan(level.map.scalars, mapSize: level.map.shape, outside: -.infinity)
+                        if i < levels.count { levels[i] = maxCombine(levels[i], m) } else { levels.append(m) }
+                    }
                 }
+            }
+            let elapsed = seconds(clock.now - start)
+            let onScan = fillUncovered(combined!)
+            let normalized = normalizeMap(onScan)
+            let e = first!
+            let layerText = e.layerMaps.map(\.name).joined(separator: ", ")
+            let description = "voxplain \(method.rawValue) \(layerText.isEmpty ? "input" : layerText) class \(classIndex)"
+            let mapPath = try write(normalized, "\(method.rawValue).nii.gz", description)
+            let rawPath = request.raw ? try write(onScan, "\(method.rawValue)-raw.nii.gz", description + " raw") : nil
+            var levelPaths: [String] = []
+            for (i, level) in levels.enumerated() {
+                levelPaths.append(try write(normalizeMap(fillUncovered(level)), "hrcam-level\(i + 1).nii.gz",
+                                            "voxplain hrcam level \(i + 1) \(e.layerMaps[i].name)"))
             }
             results.append(ExplainReport.MethodResult(
                 method: method.rawValue, summary: method.summary, form: e.form, layers: e.layerMaps.map(\.name),
-                forwardPasses: e.forwardPasses, seconds: elapsed, map: mapPath, rawMap: rawPath, levelMaps: levelPaths,
+                forwardPasses: passes, seconds: elapsed, map: mapPath, rawMap: rawPath, levelMaps: levelPaths,
                 stats: stats(raw: onScan, normalized: normalized, scan: scan)))
             timings[method.rawValue] = elapsed
         }
+        let input = inputs[0]
+        let patches = request.candidates.isEmpty ? nil
+            : zip(request.candidates, predictions).map { ExplainReport.PatchResult(candidate: $0, prediction: $1) }
         let names = prediction.classNames
         let report = ExplainReport(
             tool: "voxplain", version: VoxplainInfo.version, date: ISO8601DateFormatter().string(from: Date()),
@@ -146,7 +182,7 @@ public enum ExplainPipeline {
                                  size: Array(input.tensor.shape[2...]), center: pre.center.map { [$0.x, $0.y, $0.z] },
                                  padValue: pre.padValue, scale: [input.mapping.scale.x, input.mapping.scale.y, input.mapping.scale.z],
                                  offset: [input.mapping.offset.x, input.mapping.offset.y, input.mapping.offset.z]),
-            prediction: prediction, explainedClass: classIndex, explainedClassName: names[classIndex],
+            prediction: prediction, patches: patches, explainedClass: classIndex, explainedClassName: names[classIndex],
             explainedProbability: prediction.probabilities[classIndex], results: results, timings: timings)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -157,6 +193,18 @@ public enum ExplainPipeline {
             throw VoxplainError("\(outDir.appendingPathComponent("report.json").path): \(f.reason)")
         }
         return report
+    }
+
+    /// The element-wise maximum of two maps (the first may be absent).
+    static func maxCombine(_ a: [Float]?, _ b: [Float]) -> [Float] {
+        guard let a else { return b }
+        return zip(a, b).map { Swift.max($0, $1) }
+    }
+
+    /// A combined map with the voxels no patch covered (-inf) set to the lowest covered value.
+    static func fillUncovered(_ m: [Float]) -> [Float] {
+        let floor = m.lazy.filter(\.isFinite).min() ?? 0
+        return m.map { $0.isFinite ? $0 : floor }
     }
 
     static func stats(raw: [Float], normalized: [Float], scan: Volume) -> ExplainReport.MapStats {

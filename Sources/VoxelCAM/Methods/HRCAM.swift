@@ -12,16 +12,32 @@ import VoxelTensor
 //
 // Forms (the report records which ran):
 //   exact     the model's own head is such a classifier (pooled levels concatenated before a linear layer);
+//   fitted    a head fitted by `voxplain hrcam-fit` on labelled scans with the model frozen (HRCAMHead);
 //   gradient  any other model: Grad-CAM of the last layer of every resolution stage, each upsampled, summed.
 
 extension CAMExplainer {
-    func hrcam(_ capture: GradientResult, levels: [ValueID], exact: Bool, score: Float, classIndex: Int,
-               inputSize: [Int]) throws -> Explanation {
+    func hrcam(_ capture: GradientResult, levels: [ValueID], exact: Bool, fitted: HRCAMHead?, score: Float,
+               classIndex: Int, inputSize: [Int]) throws -> Explanation {
         guard !levels.isEmpty else { throw CAMError("HR-CAM found no resolution levels in the model") }
         var maps: [LayerMap]
         var total = Tensor.zeros(inputSize)
         var form: String
-        if exact {
+        if let head = fitted {
+            guard classIndex < head.weights.count else {
+                throw CAMError("the fitted HR-CAM head has \(head.weights.count) classes; class \(classIndex) is out of range")
+            }
+            maps = []
+            for (l, v) in levels.enumerated() {
+                let a = capture.activations[v]!
+                guard a.shape[1] == head.channels[l] else {
+                    throw CAMError("the fitted HR-CAM head expects \(head.channels[l]) channels at '\(head.levels[l])', the model has \(a.shape[1]); refit it")
+                }
+                let w = head.weights(class: classIndex, level: l)
+                maps.append(LayerMap(layer: v, name: graph.values[v].name, map: CAMBase.weightedSum(a, weights: w, relu: false), weights: w))
+            }
+            total.scalars = [Float](repeating: head.bias[classIndex], count: total.count)
+            form = "fitted"
+        } else if exact {
             try LinearHead.check(graph, targets: levels, output: graph.outputs[output], method: "HR-CAM")
             let head = headMaps(capture, levels: levels, score: score)
             maps = head.maps

@@ -9,7 +9,7 @@ import VoxelTensor
 extension CAMExplainer {
     func occlusion(_ x: Tensor, classIndex: Int, score: Float, options: CAMOptions) throws -> Explanation {
         let size = Array(x.shape[2...]), channels = x.shape[1]
-        let edge = options.occlusionSize ?? max(2, (size.min() ?? 8) / 8)
+        let edge = options.occlusionSize ?? max(2, (size.min() ?? 8) / 4)
         let step = options.occlusionStride ?? max(1, edge / 2)
         guard edge > 0, step > 0 else { throw CAMError("occlusion cube size and stride must be positive (got \(edge), \(step))") }
         func starts(_ n: Int) -> [Int] {

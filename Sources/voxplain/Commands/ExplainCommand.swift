@@ -41,6 +41,12 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: "Score-CAM: score only the k channels of highest variance (Faster Score-CAM).")
     var topk: Int?
 
+    @Option(help: ArgumentHelp("Candidates CSV (coordX,coordY,coordZ world mm, as LUNA16; or i,j,k voxels): one patch per point, maps combined by the maximum.", valueName: "csv"))
+    var candidates: String?
+
+    @Option(help: "With --candidates: keep only the rows of this seriesuid.")
+    var series: String?
+
     @OptionGroup var preprocessing: PreprocessingOptions
 
     @Flag(help: "Print the report as JSON.")
@@ -56,6 +62,7 @@ struct ExplainCommand: ParsableCommand {
             request.cam.memoryBudget = try parseByteSize(memoryBudget, option: "--memory-budget")
             request.cam.scoreCAMTopK = topk
             request.cam.progress = Progress.reporter()
+            if let candidates { request.candidates = try Candidate.read(candidates, series: series) }
             let m = try preprocessing.loadModel(model, request: request.preprocessing)
             let report = try ExplainPipeline.run(model: m, scanPath: scan, volume: preprocessing.volume, request: request)
             if json {
