@@ -75,7 +75,8 @@ func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: [Int], 
                 kidx.append((a.k * K.h + b.k) * K.w + c.k)
             }}}
             let taps = K.product
-            let block = DirectWeights.preferredBlock(outPerGroup: cinG, inPerGroup: coutG, taps: offsets.count, isa: isa)
+            let block = DirectWeights.preferredBlock(outPerGroup: cinG, inPerGroup: coutG, taps: offsets.count,
+                                                     width: count.w, isa: isa)
             let packed = DirectWeights(groups: groups, inPerGroup: coutG, outPerGroup: cinG, taps: offsets.count,
                                        block: block) { g, ci, co, t in
                 w[((g * coutG + co) * cinG + ci) * taps + kidx[t]]

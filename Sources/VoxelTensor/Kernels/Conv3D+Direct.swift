@@ -53,13 +53,16 @@ import VoxelTensorAVX512
         self.data = data
     }
 
-    /// The block width the engine should pack for. AVX-512: 1 (W-vectorised, one channel) for at most
-    /// 4 outputs per group; 8 (W-vectorised, whose stores are whole vectors) for at most 16 outputs per
-    /// group or few products per output (stems: Cin = 1); else 32 (channel-vectorised). AVX2: 16.
-    @usableFromInline static func preferredBlock(outPerGroup: Int, inPerGroup: Int, taps: Int, isa: ConvISA) -> Int {
+    /// The block width the engine should pack for, given the output grid's width (W positions per
+    /// row). AVX-512: 1 (W-vectorised, one channel) for at most 4 outputs per group; 8 (W-vectorised,
+    /// whole-vector stores) when rows are at least 12 wide, groups have at most 16 outputs, or outputs
+    /// sum few products (stems with Cin = 1); else 32 (channel-vectorised, for narrow volumes such as
+    /// 8^3, where a 16-wide W vector would be half empty). AVX2: 16.
+    @usableFromInline static func preferredBlock(outPerGroup: Int, inPerGroup: Int, taps: Int, width: Int,
+                                                 isa: ConvISA) -> Int {
         guard isa == .avx512 else { return 16 }
         if outPerGroup <= 4 { return 1 }
-        if outPerGroup <= 16 || inPerGroup * taps <= 400 { return 8 }
+        if width >= 12 || outPerGroup <= 16 || inPerGroup * taps <= 400 { return 8 }
         return 32
     }
 

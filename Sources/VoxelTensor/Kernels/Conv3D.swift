@@ -1,7 +1,7 @@
 // Fast 3D convolution forward pass: direct, register-blocked (see Conv3D+Direct.swift for the engine
 // and docs/engine.md for the design). Shapes:
 //   input  [N, Cin, D, H, W]
-//   weight [Cout, Cin/groups, kD, kH, kW]    packed once into [groups][Cout/16][Cin/groups][kD*kH*kW][16]
+//   weight [Cout, Cin/groups, kD, kH, kW]    packed once into [groups][Cout/block][Cin/groups][kD*kH*kW][block]
 //   bias   [Cout]
 //   output [N, Cout, OD, OH, OW]
 // Padding is applied by copying each batch item once into a zero-bordered scratch volume, so the
@@ -18,7 +18,10 @@ public struct PackedConv3D: Sendable {
     /// Activation fused into the output store.
     public let activation: Activation
     @usableFromInline let bias: [Float]?
+    /// Weights packed for output rows at least 12 wide, and (when the kernel choice differs) for
+    /// narrower rows; see `DirectWeights.preferredBlock`.
     @usableFromInline let packed: DirectWeights
+    @usableFromInline let packedNarrow: DirectWeights?
     /// The instruction set this layer's weights are packed for (`Conv3DEngine.isa` unless a test asks).
     public let isa: ConvISA
 
@@ -52,12 +55,17 @@ public struct PackedConv3D: Sendable {
         let taps = ws[2] * ws[3] * ws[4], inPG = ws[1], outPG = ws[0] / groups
         let isa: ConvISA = requested == .avx512 && Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2
         self.isa = isa
-        let block = DirectWeights.preferredBlock(outPerGroup: outPG, inPerGroup: inPG, taps: taps, isa: isa)
-        packed = weight.scalars.withUnsafeBufferPointer { w in
-            DirectWeights(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps, block: block) { g, co, ci, t in
-                w[((g * outPG + co) * inPG + ci) * taps + t]
+        func pack(block: Int) -> DirectWeights {
+            weight.scalars.withUnsafeBufferPointer { w in
+                DirectWeights(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps, block: block) { g, co, ci, t in
+                    w[((g * outPG + co) * inPG + ci) * taps + t]
+                }
             }
         }
+        let wide = DirectWeights.preferredBlock(outPerGroup: outPG, inPerGroup: inPG, taps: taps, width: 12, isa: isa)
+        let narrow = DirectWeights.preferredBlock(outPerGroup: outPG, inPerGroup: inPG, taps: taps, width: 1, isa: isa)
+        packed = pack(block: wide)
+        packedNarrow = narrow == wide ? nil : pack(block: narrow)
     }
 
     /// Runs the convolution.
@@ -97,7 +105,8 @@ public struct PackedConv3D: Sendable {
                 padVolumeInterleaved(x + n * geo.inChannels * I.product, channels: geo.inChannels, size: I,
                                      begin: pb, end: pe, phases: stride.w, into: sBuf.baseAddress!)
                 runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
-                          weights: packed, grid: grid, dst: y + n * geo.outChannels * O.product,
+                          weights: O.w >= 12 ? packed : packedNarrow ?? packed, grid: grid,
+                          dst: y + n * geo.outChannels * O.product,
                           dstChannelStride: O.product, bias: bias, activation: activation, isa: isa)
             }
         }
