@@ -63,7 +63,8 @@ func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: [Int], 
     }
     struct Phase { var taps: [Int]; var weights: DirectWeights; var grid: DirectGrid }
     var phases: [Phase] = []
-    weight.scalars.withUnsafeBufferPointer { w in
+    weight.scalars.withUnsafeBufferPointer { wb in
+        let w = SharedConstPointer(wb.baseAddress!)
         for pd in 0..<s.d { for ph in 0..<s.h { for pw in 0..<s.w {
             let count = Size3((I.d - pd + s.d - 1) / s.d, (I.h - ph + s.h - 1) / s.h, (I.w - pw + s.w - 1) / s.w)
             if count.product == 0 { continue }
@@ -74,12 +75,12 @@ func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: [Int], 
                 offsets.append(a.c * st.plane + b.c * st.row + c.c)
                 kidx.append((a.k * K.h + b.k) * K.w + c.k)
             }}}
-            let taps = K.product
+            let taps = K.product, kernelIndex = kidx
             let block = DirectWeights.preferredBlock(outPerGroup: cinG, inPerGroup: coutG, taps: offsets.count,
                                                      width: count.w, isa: isa)
             let packed = DirectWeights(groups: groups, inPerGroup: coutG, outPerGroup: cinG, taps: offsets.count,
                                        block: block) { g, ci, co, t in
-                w[((g * coutG + co) * cinG + ci) * taps + kidx[t]]
+                w[((g * coutG + co) * cinG + ci) * taps + kernelIndex[t]]
             }
             let grid = DirectGrid(count: count, srcOrigin: qb.d * st.plane + qb.h * st.row + qb.w,
                                   srcStep: Size3(st.plane, st.row, 1),

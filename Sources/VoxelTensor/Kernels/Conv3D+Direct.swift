@@ -34,23 +34,27 @@ import VoxelTensorAVX512
     @usableFromInline let groups: Int, inPerGroup: Int, outPerGroup: Int, taps: Int, blocks: Int, block: Int
     @usableFromInline let data: [Float]
 
-    /// Packs from a getter `value(g, coLocal, ciLocal, tap)`.
+    /// Packs from a getter `value(g, coLocal, ciLocal, tap)`, in parallel over (group, block).
     @usableFromInline init(groups: Int, inPerGroup: Int, outPerGroup: Int, taps: Int, block: Int = convBlock,
-                           value: (Int, Int, Int, Int) -> Float) {
+                           value: @Sendable (Int, Int, Int, Int) -> Float) {
         self.groups = groups; self.inPerGroup = inPerGroup; self.outPerGroup = outPerGroup; self.taps = taps
         self.block = block
         let blocks = (outPerGroup + block - 1) / block
         self.blocks = blocks
-        var data = [Float](repeating: 0, count: groups * blocks * inPerGroup * taps * block)
-        var i = 0
-        for g in 0..<groups { for b in 0..<blocks { for ci in 0..<inPerGroup { for t in 0..<taps {
-            for l in 0..<block {
-                let co = b * block + l
-                if co < outPerGroup { data[i] = value(g, co, ci, t) }
-                i += 1
+        let perBlock = inPerGroup * taps * block
+        self.data = [Float](unsafeUninitializedCapacity: groups * blocks * perBlock) { buf, count in
+            let out = SharedPointer(buf.baseAddress!)
+            Parallel.forEach(groups * blocks) { gb in
+                let g = gb / blocks, b = gb % blocks
+                var i = gb * perBlock
+                for ci in 0..<inPerGroup { for t in 0..<taps { for l in 0..<block {
+                    let co = b * block + l
+                    out[i] = co < outPerGroup ? value(g, co, ci, t) : 0
+                    i += 1
+                }}}
             }
-        }}}}
-        self.data = data
+            count = groups * blocks * perBlock
+        }
     }
 
     /// The block width the engine should pack for, given the output grid's width (W positions per

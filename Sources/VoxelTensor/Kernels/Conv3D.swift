@@ -56,8 +56,9 @@ public struct PackedConv3D: Sendable {
         let isa: ConvISA = requested == .avx512 && Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2
         self.isa = isa
         func pack(block: Int) -> DirectWeights {
-            weight.scalars.withUnsafeBufferPointer { w in
-                DirectWeights(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps, block: block) { g, co, ci, t in
+            weight.scalars.withUnsafeBufferPointer { wb in
+                let w = SharedConstPointer(wb.baseAddress!)
+                return DirectWeights(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps, block: block) { g, co, ci, t in
                     w[((g * outPG + co) * inPG + ci) * taps + t]
                 }
             }
