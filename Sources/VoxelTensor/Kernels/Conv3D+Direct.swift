@@ -125,7 +125,13 @@ import VoxelTensorAVX512
                 if phases == 1 {
                     (row + w0).update(from: src + w0, count: w1 - w0)
                 } else {
-                    for w in w0..<w1 { row[st.column(w)] = src[w] }
+                    // Phase r holds columns r, r + phases, ...: a strided gather per phase.
+                    for r in 0..<phases {
+                        let q0 = (w0 - r + phases - 1) / phases, q1 = (w1 - r + phases - 1) / phases
+                        let dst = row + r * st.phaseLength
+                        var q = q0
+                        while q < q1 { dst[q] = src[q * phases + r]; q += 1 }
+                    }
                 }
             }
         }
