@@ -109,22 +109,31 @@ import VoxelTensorAVX512
     let st = interleavedStrides(channels: channels, size: size, begin: begin, end: end, phases: phases)
     let P = Size3(size.d + begin.d + end.d, size.h + begin.h + end.h, size.w + begin.w + end.w)
     let xs = SharedConstPointer(x), ds = SharedPointer(dst)
+    let rowLen = st.phases * st.phaseLength
     Parallel.forEach(P.d) { pd in
         let out = ds + pd * st.plane
-        out.initialize(repeating: 0, count: st.plane)
         let id = pd - begin.d
-        if id < 0 || id >= size.d { return }
         let w0 = max(0, begin.w), w1 = min(P.w, size.w + begin.w)
-        if w1 <= w0 { return }
+        guard id >= 0, id < size.d, w1 > w0 else {
+            out.initialize(repeating: 0, count: st.plane)
+            return
+        }
         for ph in 0..<P.h {
             let ih = ph - begin.h
-            if ih < 0 || ih >= size.h { continue }
+            if ih < 0 || ih >= size.h {
+                (out + ph * st.row).initialize(repeating: 0, count: st.row)
+                continue
+            }
             for c in 0..<channels {
                 let src = xs + ((c * size.d + id) * size.h + ih) * size.w - begin.w
                 let row = out + ph * st.row + c * st.channel
                 if phases == 1 {
+                    // Only the border columns need zeros; the copy writes the rest.
+                    row.initialize(repeating: 0, count: w0)
                     (row + w0).update(from: src + w0, count: w1 - w0)
+                    (row + w1).initialize(repeating: 0, count: rowLen - w1)
                 } else {
+                    row.initialize(repeating: 0, count: rowLen)
                     // Phase r holds columns r, r + phases, ...: a strided gather per phase.
                     for r in 0..<phases {
                         let q0 = (w0 - r + phases - 1) / phases, q1 = (w1 - r + phases - 1) / phases
