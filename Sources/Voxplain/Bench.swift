@@ -24,7 +24,8 @@ public struct BenchReport: Codable, Sendable {
 public struct BenchResult: Codable, Sendable {
     /// Layer label, e.g. `16->16 @64^3`.
     public var layer: String
-    /// `forward`, `backwardInput` or `backwardWeight`.
+    /// `forward` (`PackedConv3D`), `backwardInput` (`PackedConv3DInputGradient`) or `backwardWeight`
+    /// (`conv3dBackwardWeight`). Weight packing happens before the timing for the first two.
     public var pass: String
     /// Best time over the repetitions, milliseconds.
     public var milliseconds: Double
@@ -183,9 +184,9 @@ public enum Bench {
             record("forward", try bestTime(reps: reps) { y = try packed.forward(x) })
         }
         if passes.contains("backwardInput") {
-            record("backwardInput", try bestTime(reps: reps) {
-                y = try conv3dBackwardInput(gradOutput: gy, weight: w, inputShape: x.shape, stride: stride, padding: pad)
-            })
+            // Weights packed once, as for the forward pass (`conv3dBackwardInput` packs on every call).
+            let grad = try PackedConv3DInputGradient(weight: w, stride: stride, padding: pad)
+            record("backwardInput", try bestTime(reps: reps) { y = try grad.backward(gy, inputShape: x.shape) })
         }
         if passes.contains("backwardWeight") {
             record("backwardWeight", try bestTime(reps: reps) {
