@@ -47,7 +47,7 @@ import _TestSupport
             let close = convClose(fast, ref, terms: 12 * 27)
             #expect(close, "max diff \(maxAbsDifference(fast.scalars, ref.scalars))")
         }
-        #expect(throws: TensorError.self) { try grad.backward(.zeros([1, 12, 3, 7, 7]), inputShape: [1, 5, 6, 7, 13]) }
+        #expect(throws: TensorError.self) { _ = try grad.backward(.zeros([1, 12, 3, 7, 6]), inputShape: [1, 5, 6, 7, 13]) }
     }
 
     /// Tiny shapes for finite differences (every input and weight element is perturbed).
