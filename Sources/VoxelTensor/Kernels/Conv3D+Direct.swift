@@ -147,6 +147,17 @@ import VoxelTensorAVX512
     }
 }
 
+/// A scratch buffer for `padVolumeInterleaved` with strides `st`: only the slack after the volume is
+/// zeroed here (the copy writes every element of the volume).
+@usableFromInline func makeSourceScratch(_ st: SourceStrides) -> [Float] {
+    [Float](unsafeUninitializedCapacity: st.count + directSourceSlack) { buf, count in
+        (buf.baseAddress! + st.count).initialize(repeating: 0, count: directSourceSlack)
+        // The volume is written by padVolumeInterleaved before any read; until then its bytes are
+        // whatever malloc returned, which Float can represent (no invalid bit patterns).
+        count = st.count + directSourceSlack
+    }
+}
+
 /// The strides `padVolumeInterleaved` writes with.
 @usableFromInline func interleavedStrides(channels: Int, size: Size3, begin: Size3, end: Size3,
                                           phases: Int = 1) -> SourceStrides {

@@ -124,7 +124,7 @@ public struct PackedConv3DInputGradient: Sendable {
                                   dstStep: Size3(s.d * I.h * I.w, s.h * I.w, s.w))
             runs.append((taps, count.w >= 12 ? p.wide : p.narrow ?? p.wide, grid))
         }
-        var scratch = [Float](repeating: 0, count: st.count + directSourceSlack)
+        var scratch = makeSourceScratch(st)
         return Tensor(shape: geo.inputShape) { gx in
             gradOutput.scalars.withUnsafeBufferPointer { gy in
                 scratch.withUnsafeMutableBufferPointer { sBuf in

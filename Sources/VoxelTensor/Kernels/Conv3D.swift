@@ -100,7 +100,7 @@ public struct PackedConv3D: Sendable {
         let grid = DirectGrid(count: O, srcOrigin: 0, srcStep: Size3(stride.d * st.plane, stride.h * st.row, 1),
                               dstOrigin: 0, dstStep: Size3(O.h * O.w, O.w, 1))
         // Always copied (even without padding): the kernels may read `directSourceSlack` past the end.
-        var scratch = [Float](repeating: 0, count: st.count + directSourceSlack)
+        var scratch = makeSourceScratch(st)
         scratch.withUnsafeMutableBufferPointer { sBuf in
             for n in 0..<geo.batch {
                 padVolumeInterleaved(x + n * geo.inChannels * I.product, channels: geo.inChannels, size: I,
