@@ -22,21 +22,27 @@
 
 /// Arguments of one tile (raw pointers owned by the caller for the duration of the call).
 public struct Direct512Tile {
+    /// The group's first source channel (padded, row-interleaved; readable slack after the end).
     public var src: UnsafePointer<Float>
+    /// Floats between consecutive source channels, and the number of input channels summed.
     public var srcChannelStride: Int, channels: Int
+    /// Offsets of the kernel taps inside one source channel, and their count.
     public var taps: UnsafePointer<Int>, tapCount: Int
     /// `[channels][tapCount][block]`.
     public var weights: UnsafePointer<Float>
     /// `[block]`.
     public var bias: UnsafePointer<Float>
+    /// The block's first output channel; channel stride; channels of the block that exist.
     public var dst: UnsafeMutablePointer<Float>
     public var dstChannelStride: Int, validChannels: Int
     /// Source and destination offsets of each row of the tile.
     public var rowSrc: UnsafePointer<Int>, rowDst: UnsafePointer<Int>, rows: Int
+    /// Output columns per row, and the column step in the source and in the output.
     public var cols: Int, colSrcStep: Int, colDstStep: Int
     /// 0 identity, 1 relu, 2 leaky relu (alpha = actA), 3 clip (actA...actB).
     public var activation: Int, actA: Float, actB: Float
 
+    /// Memberwise.
     public init(src: UnsafePointer<Float>, srcChannelStride: Int, channels: Int, taps: UnsafePointer<Int>,
                 tapCount: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                 dst: UnsafeMutablePointer<Float>, dstChannelStride: Int, validChannels: Int,
@@ -337,11 +343,14 @@ public struct WeightGrad512Tile {
                     UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>)
     /// The input channel, zero-padded and W de-interleaved by the stride: `[PD][PH][sw][qw]`.
     public var x: UnsafePointer<Float>
+    /// Kernel extents, dilation and stride of the convolution.
     public var kernel: (d: Int, h: Int, w: Int), dilation: (d: Int, h: Int, w: Int), stride: (d: Int, h: Int, w: Int)
+    /// Output depth and height; row lengths and strides of `gy` and `x` (see the layouts above).
     public var outD: Int, outH: Int, rowG: Int, planeX: Int, rowX: Int, qw: Int
     /// Receives `[8][kD*kH*kW]` sums.
     public var out: UnsafeMutablePointer<Float>
 
+    /// Memberwise.
     public init(gy: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
                      UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
                 x: UnsafePointer<Float>, kernel: (d: Int, h: Int, w: Int), dilation: (d: Int, h: Int, w: Int),

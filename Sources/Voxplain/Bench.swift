@@ -14,7 +14,9 @@ public struct BenchReport: Codable, Sendable {
     public var peakAllCoresGFLOPS: Double
     /// The 8-wide (AVX2) loop on all cores, for comparison when `isa` is `avx512`.
     public var peakAVX2AllCoresGFLOPS: Double
+    /// Worker threads (`Parallel.threadCount`).
     public var threads: Int
+    /// One entry per layer and pass, in order.
     public var results: [BenchResult]
     /// Peak resident memory of the process, MiB (getrusage ru_maxrss).
     public var peakMemoryMiB: Double
@@ -33,15 +35,20 @@ public struct BenchResult: Codable, Sendable {
     public var gflops: Double
     /// `gflops` as a percentage of the all-core peak.
     public var percentOfPeak: Double
+    /// FLOPs of one pass: `2 * MACs` of the forward convolution.
     public var flops: Double
 }
 
 /// One benchmark layer: a conv3d shape.
 public struct BenchLayer: Sendable {
+    /// Display label, also the `--only` key.
     public var label: String
+    /// Batch size, channels in and out, and the cubic input size (D = H = W).
     public var batch: Int, inChannels: Int, outChannels: Int, size: Int
+    /// Cubic kernel size, stride and symmetric padding.
     public var kernel: Int, stride: Int, padding: Int
 
+    /// A layer `cin -> cout` on a `size^3` input.
     public init(_ label: String, batch: Int = 1, _ cin: Int, _ cout: Int, size: Int,
                 kernel: Int = 3, stride: Int = 1, padding: Int = 1) {
         self.label = label; self.batch = batch; inChannels = cin; outChannels = cout; self.size = size

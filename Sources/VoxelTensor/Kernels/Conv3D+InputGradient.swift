@@ -13,6 +13,7 @@
 public struct PackedConv3DInputGradient: Sendable {
     /// `[Cout, Cin/groups, kD, kH, kW]` of the forward weight.
     public let weightShape: [Int]
+    /// Stride, padding, dilation and channel groups of the forward convolution.
     public let stride: Size3, padding: Padding3, dilation: Size3, groups: Int
     /// The instruction set the weights are packed for.
     public let isa: ConvISA

@@ -14,6 +14,7 @@
 public struct PackedConv3D: Sendable {
     /// `[Cout, Cin/groups, kD, kH, kW]` of the original weight.
     public let weightShape: [Int]
+    /// Stride, padding (before and after each axis), dilation and channel groups of the layer.
     public let stride: Size3, padding: Padding3, dilation: Size3, groups: Int
     /// Activation fused into the output store.
     public let activation: Activation
