@@ -5,11 +5,17 @@ and timing the same layer in PyTorch, keeping the best time of each side (interl
 disturbance from other processes over both). Prints GFLOP/s side by side, ratios, and PASS/FAIL for
 the targets of issue 3.
 
+`voxplain bench` tells glibc to keep large freed blocks for reuse (Bench.reuseLargeAllocations);
+for a fair comparison this script re-executes itself with the same glibc settings (environment
+variables MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_), so PyTorch's tensors are reused too.
+
 Usage: python3 Scripts/bench_vs_pytorch.py [path/to/voxplain] [--rounds N]
 """
 import argparse
 import json
+import os
 import subprocess
+import sys
 import time
 
 import torch
@@ -71,9 +77,13 @@ def flops(layer):
 
 
 def main():
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
+        os.environ["MALLOC_MMAP_THRESHOLD_"] = str(2**31 - 1)
+        os.environ["MALLOC_TRIM_THRESHOLD_"] = str(2**31 - 1)
+        os.execv(sys.executable, [sys.executable] + sys.argv)
     ap = argparse.ArgumentParser()
     ap.add_argument("voxplain", nargs="?", default=".build/release/voxplain")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(2)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; voxplain: {args.voxplain}")

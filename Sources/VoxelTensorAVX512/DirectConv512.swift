@@ -22,21 +22,27 @@
 
 /// Arguments of one tile (raw pointers owned by the caller for the duration of the call).
 public struct Direct512Tile {
+    /// The group's first source channel (padded, row-interleaved; readable slack after the end).
     public var src: UnsafePointer<Float>
+    /// Floats between consecutive source channels, and the number of input channels summed.
     public var srcChannelStride: Int, channels: Int
+    /// Offsets of the kernel taps inside one source channel, and their count.
     public var taps: UnsafePointer<Int>, tapCount: Int
     /// `[channels][tapCount][block]`.
     public var weights: UnsafePointer<Float>
     /// `[block]`.
     public var bias: UnsafePointer<Float>
+    /// The block's first output channel; channel stride; channels of the block that exist.
     public var dst: UnsafeMutablePointer<Float>
     public var dstChannelStride: Int, validChannels: Int
     /// Source and destination offsets of each row of the tile.
     public var rowSrc: UnsafePointer<Int>, rowDst: UnsafePointer<Int>, rows: Int
+    /// Output columns per row, and the column step in the source and in the output.
     public var cols: Int, colSrcStep: Int, colDstStep: Int
     /// 0 identity, 1 relu, 2 leaky relu (alpha = actA), 3 clip (actA...actB).
     public var activation: Int, actA: Float, actB: Float
 
+    /// Memberwise.
     public init(src: UnsafePointer<Float>, srcChannelStride: Int, channels: Int, taps: UnsafePointer<Int>,
                 tapCount: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                 dst: UnsafeMutablePointer<Float>, dstChannelStride: Int, validChannels: Int,
@@ -110,6 +116,9 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     }
 }
 
+// Note on `q0[o + 2 * sw]` below: the checked `+` keeps LLVM from hoisting all 12 broadcasts above
+// the FMAs (measured: with `&+` it did, needed 38 zmm registers, spilled accumulators in the inner
+// loop and ran 25-40% slower). Check the loop for `(%rsp)` operands after touching it.
 @inline(__always) func run32(_ p: Direct512Tile, sw: Int) {
     let bias0 = load16(p.bias), bias1 = load16(p.bias + 16)
     var r = 0
@@ -131,27 +140,27 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
                     wp += 32
                     var x = SIMD16<Float>(repeating: q0[o])
                     a000 = a000.addingProduct(x, w0); a001 = a001.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q0[o &+ sw])
+                    x = SIMD16<Float>(repeating: q0[o + sw])
                     a010 = a010.addingProduct(x, w0); a011 = a011.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q0[o &+ 2 &* sw])
+                    x = SIMD16<Float>(repeating: q0[o + 2 * sw])
                     a020 = a020.addingProduct(x, w0); a021 = a021.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q0[o &+ 3 &* sw])
+                    x = SIMD16<Float>(repeating: q0[o + 3 * sw])
                     a030 = a030.addingProduct(x, w0); a031 = a031.addingProduct(x, w1)
                     x = SIMD16<Float>(repeating: q1[o])
                     a100 = a100.addingProduct(x, w0); a101 = a101.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q1[o &+ sw])
+                    x = SIMD16<Float>(repeating: q1[o + sw])
                     a110 = a110.addingProduct(x, w0); a111 = a111.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q1[o &+ 2 &* sw])
+                    x = SIMD16<Float>(repeating: q1[o + 2 * sw])
                     a120 = a120.addingProduct(x, w0); a121 = a121.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q1[o &+ 3 &* sw])
+                    x = SIMD16<Float>(repeating: q1[o + 3 * sw])
                     a130 = a130.addingProduct(x, w0); a131 = a131.addingProduct(x, w1)
                     x = SIMD16<Float>(repeating: q2[o])
                     a200 = a200.addingProduct(x, w0); a201 = a201.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q2[o &+ sw])
+                    x = SIMD16<Float>(repeating: q2[o + sw])
                     a210 = a210.addingProduct(x, w0); a211 = a211.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q2[o &+ 2 &* sw])
+                    x = SIMD16<Float>(repeating: q2[o + 2 * sw])
                     a220 = a220.addingProduct(x, w0); a221 = a221.addingProduct(x, w1)
-                    x = SIMD16<Float>(repeating: q2[o &+ 3 &* sw])
+                    x = SIMD16<Float>(repeating: q2[o + 3 * sw])
                     a230 = a230.addingProduct(x, w0); a231 = a231.addingProduct(x, w1)
                 }
                 s += p.srcChannelStride
@@ -334,11 +343,14 @@ public struct WeightGrad512Tile {
                     UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>)
     /// The input channel, zero-padded and W de-interleaved by the stride: `[PD][PH][sw][qw]`.
     public var x: UnsafePointer<Float>
+    /// Kernel extents, dilation and stride of the convolution.
     public var kernel: (d: Int, h: Int, w: Int), dilation: (d: Int, h: Int, w: Int), stride: (d: Int, h: Int, w: Int)
+    /// Output depth and height; row lengths and strides of `gy` and `x` (see the layouts above).
     public var outD: Int, outH: Int, rowG: Int, planeX: Int, rowX: Int, qw: Int
     /// Receives `[8][kD*kH*kW]` sums.
     public var out: UnsafeMutablePointer<Float>
 
+    /// Memberwise.
     public init(gy: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
                      UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
                 x: UnsafePointer<Float>, kernel: (d: Int, h: Int, w: Int), dilation: (d: Int, h: Int, w: Int),

@@ -14,7 +14,9 @@ public struct BenchReport: Codable, Sendable {
     public var peakAllCoresGFLOPS: Double
     /// The 8-wide (AVX2) loop on all cores, for comparison when `isa` is `avx512`.
     public var peakAVX2AllCoresGFLOPS: Double
+    /// Worker threads (`Parallel.threadCount`).
     public var threads: Int
+    /// One entry per layer and pass, in order.
     public var results: [BenchResult]
     /// Peak resident memory of the process, MiB (getrusage ru_maxrss).
     public var peakMemoryMiB: Double
@@ -24,7 +26,8 @@ public struct BenchReport: Codable, Sendable {
 public struct BenchResult: Codable, Sendable {
     /// Layer label, e.g. `16->16 @64^3`.
     public var layer: String
-    /// `forward`, `backwardInput` or `backwardWeight`.
+    /// `forward` (`PackedConv3D`), `backwardInput` (`PackedConv3DInputGradient`) or `backwardWeight`
+    /// (`conv3dBackwardWeight`). Weight packing happens before the timing for the first two.
     public var pass: String
     /// Best time over the repetitions, milliseconds.
     public var milliseconds: Double
@@ -32,15 +35,20 @@ public struct BenchResult: Codable, Sendable {
     public var gflops: Double
     /// `gflops` as a percentage of the all-core peak.
     public var percentOfPeak: Double
+    /// FLOPs of one pass: `2 * MACs` of the forward convolution.
     public var flops: Double
 }
 
 /// One benchmark layer: a conv3d shape.
 public struct BenchLayer: Sendable {
+    /// Display label, also the `--only` key.
     public var label: String
+    /// Batch size, channels in and out, and the cubic input size (D = H = W).
     public var batch: Int, inChannels: Int, outChannels: Int, size: Int
+    /// Cubic kernel size, stride and symmetric padding.
     public var kernel: Int, stride: Int, padding: Int
 
+    /// A layer `cin -> cout` on a `size^3` input.
     public init(_ label: String, batch: Int = 1, _ cin: Int, _ cout: Int, size: Int,
                 kernel: Int = 3, stride: Int = 1, padding: Int = 1) {
         self.label = label; self.batch = batch; inChannels = cin; outChannels = cout; self.size = size
@@ -112,10 +120,28 @@ public enum Bench {
         return Double(usage.ru_maxrss) / 1024  // Linux reports KiB
     }
 
+    /// Makes glibc serve large blocks from its heap and keep them when freed, so a tensor freed by
+    /// one pass is reused by the next instead of being unmapped and page-faulted (and zeroed by the
+    /// kernel) again: 25-35% of a batch-16 64^3 conv otherwise (measured). Process-wide and
+    /// idempotent; meant for runs that allocate big tensors repeatedly (bench, Score-CAM, metrics).
+    /// Costs: freed memory stays with the process until exit. No effect off glibc.
+    public static func reuseLargeAllocations() {
+        #if os(Linux)
+        typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
+        // RTLD_DEFAULT is the null handle; mallopt is looked up rather than imported because
+        // <malloc.h> is not part of the Glibc module.
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        let mallopt = unsafeBitCast(sym, to: MallOpt.self)
+        _ = mallopt(-3, Int32.max)  // M_MMAP_THRESHOLD: no mmap for large blocks
+        _ = mallopt(-1, Int32.max)  // M_TRIM_THRESHOLD: never give the heap top back
+        #endif
+    }
+
     /// Runs the whole benchmark. `quick` uses fewer repetitions; `log` receives progress lines.
     public static func run(quick: Bool, measurePeak: Bool = true, layers: [BenchLayer] = BenchLayer.standard,
                            passes: Set<String> = ["forward", "backwardInput", "backwardWeight"],
                            log: (String) -> Void = { _ in }) throws -> BenchReport {
+        reuseLargeAllocations()
         let iters = quick ? 20_000_000 : 100_000_000
         let isa = Conv3DEngine.isa
         if measurePeak { _ = peakFMA(iterations: iters / 10, isa: isa) }
@@ -165,9 +191,9 @@ public enum Bench {
             record("forward", try bestTime(reps: reps) { y = try packed.forward(x) })
         }
         if passes.contains("backwardInput") {
-            record("backwardInput", try bestTime(reps: reps) {
-                y = try conv3dBackwardInput(gradOutput: gy, weight: w, inputShape: x.shape, stride: stride, padding: pad)
-            })
+            // Weights packed once, as for the forward pass (`conv3dBackwardInput` packs on every call).
+            let grad = try PackedConv3DInputGradient(weight: w, stride: stride, padding: pad)
+            record("backwardInput", try bestTime(reps: reps) { y = try grad.backward(gy, inputShape: x.shape) })
         }
         if passes.contains("backwardWeight") {
             record("backwardWeight", try bestTime(reps: reps) {

@@ -36,6 +36,20 @@ import _TestSupport
         #expect(biasClose)
     }
 
+    @Test func packedInputGradientReusesWeightsAcrossSizes() throws {
+        let w = Tensor.random([12, 5, 3, 3, 3], seed: 60)
+        let grad = try PackedConv3DInputGradient(weight: w, stride: [2, 1, 2], padding: 1)
+        for (i, shape) in [[1, 5, 6, 7, 13], [2, 5, 5, 4, 9]].enumerated() {
+            let outShape = try conv3dReference(Tensor.zeros(shape), weight: w, stride: [2, 1, 2], padding: 1).shape
+            let gy = Tensor.random(outShape, seed: 61 + UInt64(i))
+            let ref = try conv3dBackwardInputReference(gradOutput: gy, weight: w, inputShape: shape, stride: [2, 1, 2], padding: 1)
+            let fast = try grad.backward(gy, inputShape: shape)
+            let close = convClose(fast, ref, terms: 12 * 27)
+            #expect(close, "max diff \(maxAbsDifference(fast.scalars, ref.scalars))")
+        }
+        #expect(throws: TensorError.self) { _ = try grad.backward(.zeros([1, 12, 3, 7, 6]), inputShape: [1, 5, 6, 7, 13]) }
+    }
+
     /// Tiny shapes for finite differences (every input and weight element is perturbed).
     static let tiny: [ConvCase] = [
         ConvCase(name: "fd k3 s1 p1", cin: 2, cout: 3, size: Size3(3, 4, 5), kernel: 3, padding: 1),

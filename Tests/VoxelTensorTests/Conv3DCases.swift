@@ -40,10 +40,15 @@ struct ConvCase: CustomStringConvertible, Sendable {
         ConvCase(name: "mixed k s d", cin: 3, cout: 20, size: Size3(7, 6, 11), kernel: Size3(3, 1, 2),
                  stride: Size3(2, 1, 3), padding: [1, 0, 1, 0, 2, 1], dilation: Size3(1, 2, 1)),
         ConvCase(name: "cout 33 W17", cin: 9, cout: 33, size: Size3(3, 4, 17), kernel: 3, padding: 1),
-        // Wide enough (Cin*k^3 > 400, Cout > 16) for the AVX-512 channel-vectorised kernel.
+        // Wide enough (Cin*k^3 > 400, Cout > 16) for the AVX-512 channel-vectorised kernel (rows < 12
+        // wide), and the same with rows >= 12 wide (W-vectorised 8-blocks).
         ConvCase(name: "wide 20->40 s2", cin: 20, cout: 40, size: Size3(5, 6, 11), kernel: 3, stride: 2, padding: 1),
         ConvCase(name: "wide 18->33 W9", batch: 2, cin: 18, cout: 33, size: Size3(4, 5, 9), kernel: 3, padding: 1,
                  activation: .relu),
+        ConvCase(name: "wide 17->35 W14", cin: 17, cout: 35, size: Size3(3, 4, 14), kernel: 3, padding: 1,
+                 activation: .leakyRelu(alpha: 0.2)),
+        ConvCase(name: "wide 20->24 W13 s2 bwd", cin: 20, cout: 24, size: Size3(4, 5, 26), kernel: 3, stride: [1, 1, 2],
+                 padding: 1),
         ConvCase(name: "stride 3 > kernel 2", cin: 2, cout: 4, size: Size3(8, 7, 8), kernel: 2, stride: 3, padding: 1),
         ConvCase(name: "relu", cin: 4, cout: 16, size: Size3(4, 4, 6), kernel: 3, padding: 1, activation: .relu),
         ConvCase(name: "leaky relu", cin: 4, cout: 8, size: Size3(4, 4, 6), kernel: 3, padding: 1,

@@ -32,13 +32,15 @@ import _TestSupport
     }
 
     @Test func avx512PathIsExercisedWhenAvailable() throws {
-        // Wide layer: channel-vectorised 32-blocks; narrow layer: W-vectorised 8-blocks (AVX-512).
+        // AVX-512: W-vectorised 8-blocks for rows >= 12 wide; a wide layer also gets channel-vectorised
+        // 32-blocks for narrower rows; a narrow layer (<= 16 outputs) uses 8-blocks for all widths.
         let wide = try PackedConv3D(weight: .random([20, 16, 3, 3, 3], seed: 1), bias: nil, stride: 1, padding: 1,
                                     dilation: 1, groups: 1, activation: .identity, isa: .avx512)
         #expect(wide.isa == (Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2))
-        #expect(wide.packed.block == (Conv3DEngine.cpuHasAVX512 ? 32 : 16))
+        #expect(wide.packed.block == (Conv3DEngine.cpuHasAVX512 ? 8 : 16))
+        #expect(wide.packedNarrow?.block == (Conv3DEngine.cpuHasAVX512 ? 32 : nil))
         let narrow = try PackedConv3D(weight: .random([16, 16, 3, 3, 3], seed: 1), bias: nil, stride: 1, padding: 1,
                                       dilation: 1, groups: 1, activation: .identity, isa: .avx512)
-        #expect(narrow.packed.block == (Conv3DEngine.cpuHasAVX512 ? 8 : 16))
+        #expect(narrow.packed.block == (Conv3DEngine.cpuHasAVX512 ? 8 : 16) && narrow.packedNarrow == nil)
     }
 }

@@ -14,6 +14,26 @@ import _TestSupport
         #expect(close, "max diff \(maxAbsDifference(fast.scalars, ref.scalars))")
     }
 
+    /// Volumes with many rows, so tiles split into several slabs of rows (the table's volumes fit in
+    /// one): W-vectorised (W >= 12) and channel-vectorised (W < 12, wide layer) paths, forward and
+    /// input gradient.
+    @Test(arguments: [
+        ConvCase(name: "many rows W13", cin: 3, cout: 20, size: Size3(36, 40, 13), kernel: 3, padding: 1),
+        ConvCase(name: "many rows W6 wide", cin: 17, cout: 20, size: Size3(24, 30, 6), kernel: 3, padding: 1),
+    ])
+    func manySlabsMatchReference(_ c: ConvCase) throws {
+        let (x, w, b) = c.inputs(seed: 70)
+        let fast = try conv3d(x, weight: w, bias: b, padding: c.padding)
+        let ref = try conv3dReference(x, weight: w, bias: b, padding: c.padding)
+        let close = convClose(fast, ref, terms: c.terms)
+        #expect(close, "max diff \(maxAbsDifference(fast.scalars, ref.scalars))")
+        let gy = Tensor.random(ref.shape, seed: 71)
+        let gx = try conv3dBackwardInput(gradOutput: gy, weight: w, inputShape: x.shape, padding: c.padding)
+        let gxRef = try conv3dBackwardInputReference(gradOutput: gy, weight: w, inputShape: x.shape, padding: c.padding)
+        let gradClose = convClose(gx, gxRef, terms: c.cout * c.kernel.product)
+        #expect(gradClose, "max diff \(maxAbsDifference(gx.scalars, gxRef.scalars))")
+    }
+
     @Test func referenceMatchesHandComputedValue() throws {
         // 1 channel, 3x3x3 input of 1s, 2x2x2 kernel of 1s, padding 1: a corner output sees 1 voxel,
         // an edge-centre output 4 (2 x 2 x 1), the centre output 8.

@@ -2,20 +2,15 @@ import VoxelTensorAVX512
 
 // Backward passes of conv3d, each parallel over what it writes (no locks):
 //
-// Input gradient (explanations need only this one):
-//   gx[n, ci, i] = sum_{co in group(ci), k : i = o*s + k*dil - pBegin} gy[n, co, o] * w[co, ci, k]
-// Split by stride phase: for i = phi + s*m (per axis), the taps that reach i are those with
-// (phi + pBegin - k*dil) divisible by s, and then o = m + c_k with c_k = (phi + pBegin - k*dil) / s.
-// So each phase is a stride-1 correlation of the zero-bordered gy with a sub-kernel, run on the same
-// register-blocked engine as the forward pass (Conv3D+Direct.swift) with Cin and Cout swapped. For
-// stride 1 there is one phase: the convolution with flipped, transposed weights. No FLOP is spent on
-// inserted zeros, so any stride costs about what the forward pass costs.
+// Input gradient (explanations need only this one): see Conv3D+InputGradient.swift; the free
+// function below packs the weights and runs `PackedConv3DInputGradient`.
 //
 // Weight gradient:
 //   gw[co, ci, k] = sum_{n, o} gy[n, co, o] * xpad[n, ci, o*s + k*dil],   gb[co] = sum_{n, o} gy[n, co, o]
-// Tiles are (group, block of 4 output channels, input channel): each owns gw[co..co+3, ci, :, :, :].
-// A tile holds 4 channels x 3 kw taps in 12 SIMD8 accumulators that run along OW (the input is
-// de-interleaved by the W stride so those loads are contiguous), then reduces each across lanes.
+// Tiles are (group, block of output channels, input channel): each owns gw[block, ci, :, :, :]. A
+// tile holds the block's channels x 3 kw taps in accumulators that run along OW (AVX2: 4 channels,
+// 12 SIMD8; AVX-512: 8 channels, 24 SIMD16; the input is de-interleaved by the W stride so those
+// loads are contiguous), then reduces each across lanes.
 // Batch items are added in order, so results do not depend on the thread count.
 
 /// Gradient of conv3d with respect to its input.
@@ -36,75 +31,13 @@ public func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: 
 
 /// `conv3dBackwardInput` on a given instruction set (AVX-512 falls back to AVX2 when the CPU lacks it).
 func conv3dBackwardInput(gradOutput: Tensor, weight: Tensor, inputShape: [Int], stride: Size3,
-                         padding: Padding3, dilation: Size3, groups: Int, isa requested: ConvISA) throws -> Tensor {
-    let isa: ConvISA = requested == .avx512 && Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2
-    let op = "conv3dBackwardInput"
-    let geo = try Conv3DGeometry(op: op, inputShape: inputShape, weightShape: weight.shape, stride: stride,
-                                 padding: padding, dilation: dilation, groups: groups)
-    guard gradOutput.shape == geo.outputShape else {
-        throw TensorError.shapeMismatch(op, gradOutput.shape, geo.outputShape, "gradOutput must have the forward output's shape")
-    }
-    let I = geo.input, O = geo.output, K = geo.kernel, s = stride, dil = dilation, pb = padding.begin
-    // Zero border around gy wide enough for every phase: m + c_k ranges over
-    // [-ceil(dil*(K-1)/s), floor((I-1+pb)/s)].
-    func before(_ k: Int, _ dl: Int, _ st: Int) -> Int { (dl * (k - 1) + st - 1) / st }
-    func after(_ i: Int, _ p: Int, _ st: Int, _ o: Int) -> Int { max(0, (i - 1 + p) / st + 1 - o) }
-    let qb = Size3(before(K.d, dil.d, s.d), before(K.h, dil.h, s.h), before(K.w, dil.w, s.w))
-    let qe = Size3(after(I.d, pb.d, s.d, O.d), after(I.h, pb.h, s.h, O.h), after(I.w, pb.w, s.w, O.w))
-    let st = interleavedStrides(channels: geo.outChannels, size: O, begin: qb, end: qe)
-    let coutG = geo.outPerGroup, cinG = geo.inPerGroup
-    // Per axis and phase: the (k, c_k) pairs that reach that phase.
-    func phaseTaps(_ phi: Int, _ k: Int, _ dl: Int, _ st: Int, _ p: Int) -> [(k: Int, c: Int)] {
-        (0..<k).compactMap { kk in
-            let r = phi + p - kk * dl
-            let m = ((r % st) + st) % st
-            return m == 0 ? (kk, (r - m) / st) : nil
-        }
-    }
-    struct Phase { var taps: [Int]; var weights: DirectWeights; var grid: DirectGrid }
-    var phases: [Phase] = []
-    weight.scalars.withUnsafeBufferPointer { w in
-        for pd in 0..<s.d { for ph in 0..<s.h { for pw in 0..<s.w {
-            let count = Size3((I.d - pd + s.d - 1) / s.d, (I.h - ph + s.h - 1) / s.h, (I.w - pw + s.w - 1) / s.w)
-            if count.product == 0 { continue }
-            let td = phaseTaps(pd, K.d, dil.d, s.d, pb.d), th = phaseTaps(ph, K.h, dil.h, s.h, pb.h)
-            let tw = phaseTaps(pw, K.w, dil.w, s.w, pb.w)
-            var offsets: [Int] = [], kidx: [Int] = []
-            for a in td { for b in th { for c in tw {
-                offsets.append(a.c * st.plane + b.c * st.row + c.c)
-                kidx.append((a.k * K.h + b.k) * K.w + c.k)
-            }}}
-            let taps = K.product
-            let block = DirectWeights.preferredBlock(outPerGroup: cinG, inPerGroup: coutG, taps: offsets.count, isa: isa)
-            let packed = DirectWeights(groups: groups, inPerGroup: coutG, outPerGroup: cinG, taps: offsets.count,
-                                       block: block) { g, ci, co, t in
-                w[((g * coutG + co) * cinG + ci) * taps + kidx[t]]
-            }
-            let grid = DirectGrid(count: count, srcOrigin: qb.d * st.plane + qb.h * st.row + qb.w,
-                                  srcStep: Size3(st.plane, st.row, 1),
-                                  dstOrigin: (pd * I.h + ph) * I.w + pw,
-                                  dstStep: Size3(s.d * I.h * I.w, s.h * I.w, s.w))
-            phases.append(Phase(taps: offsets, weights: packed, grid: grid))
-        }}}
-    }
-    var scratch = [Float](repeating: 0, count: st.count + directSourceSlack)
-    return Tensor(shape: geo.inputShape) { gx in
-        gradOutput.scalars.withUnsafeBufferPointer { gy in
-            scratch.withUnsafeMutableBufferPointer { sBuf in
-                for n in 0..<geo.batch {
-                    padVolumeInterleaved(gy.baseAddress! + n * geo.outChannels * O.product, channels: geo.outChannels,
-                                         size: O, begin: qb, end: qe, into: sBuf.baseAddress!)
-                    // Phases write disjoint positions; together they cover every input position.
-                    for phase in phases {
-                        runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: phase.taps,
-                                  weights: phase.weights, grid: phase.grid,
-                                  dst: gx.baseAddress! + n * geo.inChannels * I.product, dstChannelStride: I.product,
-                                  bias: nil, activation: .identity, isa: isa)
-                    }
-                }
-            }
-        }
-    }
+                         padding: Padding3, dilation: Size3, groups: Int, isa: ConvISA) throws -> Tensor {
+    // Validate with the input shape first so errors name the input and weight shapes together.
+    _ = try Conv3DGeometry(op: "conv3dBackwardInput", inputShape: inputShape, weightShape: weight.shape,
+                           stride: stride, padding: padding, dilation: dilation, groups: groups)
+    let packed = try PackedConv3DInputGradient(weight: weight, stride: stride, padding: padding, dilation: dilation,
+                                               groups: groups, isa: isa)
+    return try packed.backward(gradOutput, inputShape: inputShape)
 }
 
 /// Gradients of conv3d with respect to its weight and bias.

@@ -34,32 +34,39 @@ import VoxelTensorAVX512
     @usableFromInline let groups: Int, inPerGroup: Int, outPerGroup: Int, taps: Int, blocks: Int, block: Int
     @usableFromInline let data: [Float]
 
-    /// Packs from a getter `value(g, coLocal, ciLocal, tap)`.
+    /// Packs from a getter `value(g, coLocal, ciLocal, tap)`, in parallel over (group, block).
     @usableFromInline init(groups: Int, inPerGroup: Int, outPerGroup: Int, taps: Int, block: Int = convBlock,
-                           value: (Int, Int, Int, Int) -> Float) {
+                           value: @Sendable (Int, Int, Int, Int) -> Float) {
         self.groups = groups; self.inPerGroup = inPerGroup; self.outPerGroup = outPerGroup; self.taps = taps
         self.block = block
         let blocks = (outPerGroup + block - 1) / block
         self.blocks = blocks
-        var data = [Float](repeating: 0, count: groups * blocks * inPerGroup * taps * block)
-        var i = 0
-        for g in 0..<groups { for b in 0..<blocks { for ci in 0..<inPerGroup { for t in 0..<taps {
-            for l in 0..<block {
-                let co = b * block + l
-                if co < outPerGroup { data[i] = value(g, co, ci, t) }
-                i += 1
+        let perBlock = inPerGroup * taps * block
+        self.data = [Float](unsafeUninitializedCapacity: groups * blocks * perBlock) { buf, count in
+            let out = SharedPointer(buf.baseAddress!)
+            Parallel.forEach(groups * blocks) { gb in
+                let g = gb / blocks, b = gb % blocks
+                var i = gb * perBlock
+                for ci in 0..<inPerGroup { for t in 0..<taps { for l in 0..<block {
+                    let co = b * block + l
+                    out[i] = co < outPerGroup ? value(g, co, ci, t) : 0
+                    i += 1
+                }}}
             }
-        }}}}
-        self.data = data
+            count = groups * blocks * perBlock
+        }
     }
 
-    /// The block width the engine should pack for. AVX-512: 1 (W-vectorised, one channel) for at most
-    /// 4 outputs per group; 8 (W-vectorised, whose stores are whole vectors) for at most 16 outputs per
-    /// group or few products per output (stems: Cin = 1); else 32 (channel-vectorised). AVX2: 16.
-    @usableFromInline static func preferredBlock(outPerGroup: Int, inPerGroup: Int, taps: Int, isa: ConvISA) -> Int {
+    /// The block width the engine should pack for, given the output grid's width (W positions per
+    /// row). AVX-512: 1 (W-vectorised, one channel) for at most 4 outputs per group; 8 (W-vectorised,
+    /// whole-vector stores) when rows are at least 12 wide, groups have at most 16 outputs, or outputs
+    /// sum few products (stems with Cin = 1); else 32 (channel-vectorised, for narrow volumes such as
+    /// 8^3, where a 16-wide W vector would be half empty). AVX2: 16.
+    @usableFromInline static func preferredBlock(outPerGroup: Int, inPerGroup: Int, taps: Int, width: Int,
+                                                 isa: ConvISA) -> Int {
         guard isa == .avx512 else { return 16 }
         if outPerGroup <= 4 { return 1 }
-        if outPerGroup <= 16 || inPerGroup * taps <= 400 { return 8 }
+        if width >= 12 || outPerGroup <= 16 || inPerGroup * taps <= 400 { return 8 }
         return 32
     }
 
@@ -102,26 +109,52 @@ import VoxelTensorAVX512
     let st = interleavedStrides(channels: channels, size: size, begin: begin, end: end, phases: phases)
     let P = Size3(size.d + begin.d + end.d, size.h + begin.h + end.h, size.w + begin.w + end.w)
     let xs = SharedConstPointer(x), ds = SharedPointer(dst)
+    let rowLen = st.phases * st.phaseLength
     Parallel.forEach(P.d) { pd in
         let out = ds + pd * st.plane
-        out.initialize(repeating: 0, count: st.plane)
         let id = pd - begin.d
-        if id < 0 || id >= size.d { return }
         let w0 = max(0, begin.w), w1 = min(P.w, size.w + begin.w)
-        if w1 <= w0 { return }
+        guard id >= 0, id < size.d, w1 > w0 else {
+            out.initialize(repeating: 0, count: st.plane)
+            return
+        }
         for ph in 0..<P.h {
             let ih = ph - begin.h
-            if ih < 0 || ih >= size.h { continue }
+            if ih < 0 || ih >= size.h {
+                (out + ph * st.row).initialize(repeating: 0, count: st.row)
+                continue
+            }
             for c in 0..<channels {
                 let src = xs + ((c * size.d + id) * size.h + ih) * size.w - begin.w
                 let row = out + ph * st.row + c * st.channel
                 if phases == 1 {
+                    // Only the border columns need zeros; the copy writes the rest.
+                    row.initialize(repeating: 0, count: w0)
                     (row + w0).update(from: src + w0, count: w1 - w0)
+                    (row + w1).initialize(repeating: 0, count: rowLen - w1)
                 } else {
-                    for w in w0..<w1 { row[st.column(w)] = src[w] }
+                    row.initialize(repeating: 0, count: rowLen)
+                    // Phase r holds columns r, r + phases, ...: a strided gather per phase.
+                    for r in 0..<phases {
+                        let q0 = (w0 - r + phases - 1) / phases, q1 = (w1 - r + phases - 1) / phases
+                        let dst = row + r * st.phaseLength
+                        var q = q0
+                        while q < q1 { dst[q] = src[q * phases + r]; q += 1 }
+                    }
                 }
             }
         }
+    }
+}
+
+/// A scratch buffer for `padVolumeInterleaved` with strides `st`: only the slack after the volume is
+/// zeroed here (the copy writes every element of the volume).
+@usableFromInline func makeSourceScratch(_ st: SourceStrides) -> [Float] {
+    [Float](unsafeUninitializedCapacity: st.count + directSourceSlack) { buf, count in
+        (buf.baseAddress! + st.count).initialize(repeating: 0, count: directSourceSlack)
+        // The volume is written by padVolumeInterleaved before any read; until then its bytes are
+        // whatever malloc returned, which Float can represent (no invalid bit patterns).
+        count = st.count + directSourceSlack
     }
 }
 

@@ -2,12 +2,15 @@
 /// groups, and the input and output extents. Shared by the reference, fast and backward kernels so
 /// they accept and reject exactly the same shapes.
 public struct Conv3DGeometry: Hashable, Sendable {
+    /// Batch size N.
     public var batch: Int
+    /// Input channels Cin, output channels Cout, and channel groups (Cin and Cout both divisible).
     public var inChannels: Int, outChannels: Int, groups: Int
     /// Input extents (D, H, W).
     public var input: Size3
     /// Output extents (D, H, W).
     public var output: Size3
+    /// Kernel extents (kD, kH, kW), stride, padding (before and after) and dilation.
     public var kernel: Size3, stride: Size3, padding: Padding3, dilation: Size3
 
     /// Input channels per group (the weight's second axis).
@@ -17,8 +20,11 @@ public struct Conv3DGeometry: Hashable, Sendable {
     /// Multiply-adds of the forward pass (`2 * macs` FLOPs).
     public var macs: Int { batch * outChannels * output.product * inPerGroup * kernel.product }
 
+    /// `[N, Cin, D, H, W]`.
     public var inputShape: [Int] { [batch, inChannels, input.d, input.h, input.w] }
+    /// `[N, Cout, OD, OH, OW]`.
     public var outputShape: [Int] { [batch, outChannels, output.d, output.h, output.w] }
+    /// `[Cout, Cin/groups, kD, kH, kW]`.
     public var weightShape: [Int] { [outChannels, inPerGroup, kernel.d, kernel.h, kernel.w] }
 
     /// Validates an input shape `[N, Cin, D, H, W]` and weight shape `[Cout, Cin/groups, kD, kH, kW]`.

@@ -1,7 +1,7 @@
 // Fast 3D convolution forward pass: direct, register-blocked (see Conv3D+Direct.swift for the engine
 // and docs/engine.md for the design). Shapes:
 //   input  [N, Cin, D, H, W]
-//   weight [Cout, Cin/groups, kD, kH, kW]    packed once into [groups][Cout/16][Cin/groups][kD*kH*kW][16]
+//   weight [Cout, Cin/groups, kD, kH, kW]    packed once into [groups][Cout/block][Cin/groups][kD*kH*kW][block]
 //   bias   [Cout]
 //   output [N, Cout, OD, OH, OW]
 // Padding is applied by copying each batch item once into a zero-bordered scratch volume, so the
@@ -14,11 +14,15 @@
 public struct PackedConv3D: Sendable {
     /// `[Cout, Cin/groups, kD, kH, kW]` of the original weight.
     public let weightShape: [Int]
+    /// Stride, padding (before and after each axis), dilation and channel groups of the layer.
     public let stride: Size3, padding: Padding3, dilation: Size3, groups: Int
     /// Activation fused into the output store.
     public let activation: Activation
     @usableFromInline let bias: [Float]?
+    /// Weights packed for output rows at least 12 wide, and (when the kernel choice differs) for
+    /// narrower rows; see `DirectWeights.preferredBlock`.
     @usableFromInline let packed: DirectWeights
+    @usableFromInline let packedNarrow: DirectWeights?
     /// The instruction set this layer's weights are packed for (`Conv3DEngine.isa` unless a test asks).
     public let isa: ConvISA
 
@@ -52,12 +56,18 @@ public struct PackedConv3D: Sendable {
         let taps = ws[2] * ws[3] * ws[4], inPG = ws[1], outPG = ws[0] / groups
         let isa: ConvISA = requested == .avx512 && Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2
         self.isa = isa
-        let block = DirectWeights.preferredBlock(outPerGroup: outPG, inPerGroup: inPG, taps: taps, isa: isa)
-        packed = weight.scalars.withUnsafeBufferPointer { w in
-            DirectWeights(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps, block: block) { g, co, ci, t in
-                w[((g * outPG + co) * inPG + ci) * taps + t]
+        func pack(block: Int) -> DirectWeights {
+            weight.scalars.withUnsafeBufferPointer { wb in
+                let w = SharedConstPointer(wb.baseAddress!)
+                return DirectWeights(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps, block: block) { g, co, ci, t in
+                    w[((g * outPG + co) * inPG + ci) * taps + t]
+                }
             }
         }
+        let wide = DirectWeights.preferredBlock(outPerGroup: outPG, inPerGroup: inPG, taps: taps, width: 12, isa: isa)
+        let narrow = DirectWeights.preferredBlock(outPerGroup: outPG, inPerGroup: inPG, taps: taps, width: 1, isa: isa)
+        packed = pack(block: wide)
+        packedNarrow = narrow == wide ? nil : pack(block: narrow)
     }
 
     /// Runs the convolution.
@@ -91,13 +101,14 @@ public struct PackedConv3D: Sendable {
         let grid = DirectGrid(count: O, srcOrigin: 0, srcStep: Size3(stride.d * st.plane, stride.h * st.row, 1),
                               dstOrigin: 0, dstStep: Size3(O.h * O.w, O.w, 1))
         // Always copied (even without padding): the kernels may read `directSourceSlack` past the end.
-        var scratch = [Float](repeating: 0, count: st.count + directSourceSlack)
+        var scratch = makeSourceScratch(st)
         scratch.withUnsafeMutableBufferPointer { sBuf in
             for n in 0..<geo.batch {
                 padVolumeInterleaved(x + n * geo.inChannels * I.product, channels: geo.inChannels, size: I,
                                      begin: pb, end: pe, phases: stride.w, into: sBuf.baseAddress!)
                 runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
-                          weights: packed, grid: grid, dst: y + n * geo.outChannels * O.product,
+                          weights: O.w >= 12 ? packed : packedNarrow ?? packed, grid: grid,
+                          dst: y + n * geo.outChannels * O.product,
                           dstChannelStride: O.product, bias: bias, activation: activation, isa: isa)
             }
         }

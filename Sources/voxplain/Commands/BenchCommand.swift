@@ -31,6 +31,10 @@ struct BenchCommand: ParsableCommand {
             if layers.isEmpty { throw ValidationError("no benchmark layer matches '\(only)'") }
         }
         let passSet = Set(passes.split(separator: ",").map { String($0) })
+        let known: Set<String> = ["forward", "backwardInput", "backwardWeight"]
+        guard !passSet.isEmpty, passSet.isSubset(of: known) else {
+            throw ValidationError("unknown pass in '\(passes)'; choose from forward, backwardInput, backwardWeight")
+        }
         let progress = isatty(2) != 0
         let report = try Bench.run(quick: quick, measurePeak: !skipPeak, layers: layers, passes: passSet) { line in
             if progress { FileHandle.standardError.write(Data((line + "\n").utf8)) }

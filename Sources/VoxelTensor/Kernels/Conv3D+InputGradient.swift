@@ -1,0 +1,147 @@
+// Input gradient of conv3d, with the transposed weights packed once:
+//   gx[n, ci, i] = sum_{co in group(ci), k : i = o*s + k*dil - pBegin} gy[n, co, o] * w[co, ci, k]
+// Split by stride phase: for i = phi + s*m (per axis), the taps that reach i are those with
+// (phi + pBegin - k*dil) divisible by s, and then o = m + c_k with c_k = (phi + pBegin - k*dil) / s.
+// So each phase is a stride-1 correlation of the zero-bordered gy with a sub-kernel, run on the same
+// register-blocked engine as the forward pass (Conv3D+Direct.swift) with Cin and Cout swapped. For
+// stride 1 there is one phase: the convolution with flipped, transposed weights. No FLOP is spent on
+// inserted zeros, so any stride costs about what the forward pass costs. A phase no tap reaches
+// (stride > kernel) runs with zero taps and writes zeros.
+
+/// The input gradient of a 3D convolution with its weights packed once (transposed and split by
+/// stride phase), for backward passes run many times (Grad-CAM over many scans).
+public struct PackedConv3DInputGradient: Sendable {
+    /// `[Cout, Cin/groups, kD, kH, kW]` of the forward weight.
+    public let weightShape: [Int]
+    /// Stride, padding, dilation and channel groups of the forward convolution.
+    public let stride: Size3, padding: Padding3, dilation: Size3, groups: Int
+    /// The instruction set the weights are packed for.
+    public let isa: ConvISA
+
+    /// One stride phase: its offset, the (c_d, c_h, c_w) shift of each tap reaching it, and its
+    /// weights packed for rows at least 12 wide and (when the kernel choice differs) narrower.
+    struct Phase: Sendable {
+        var phase: Size3
+        var shifts: [Size3]
+        var wide: DirectWeights
+        var narrow: DirectWeights?
+    }
+    let phases: [Phase]
+
+    /// Packs `weight: [Cout, Cin/groups, kD, kH, kW]` for input gradients.
+    ///
+    /// - Throws: `TensorError` when the weight is not 5D, groups do not divide Cout, or a parameter is
+    ///   out of range.
+    public init(weight: Tensor, stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1, groups: Int = 1) throws {
+        try self.init(weight: weight, stride: stride, padding: padding, dilation: dilation, groups: groups,
+                      isa: Conv3DEngine.isa)
+    }
+
+    /// Packs for a given instruction set (AVX-512 falls back to AVX2 when the CPU lacks it).
+    init(weight: Tensor, stride: Size3, padding: Padding3, dilation: Size3, groups: Int, isa requested: ConvISA) throws {
+        let ws = weight.shape
+        guard ws.count == 5, ws.allSatisfy({ $0 > 0 }) else {
+            throw TensorError("conv3dBackwardInput: weight must be 5D [Cout, Cin/groups, kD, kH, kW] with positive extents, got \(ws)")
+        }
+        let probe = [1, ws[1] * groups, dilation.d * (ws[2] - 1) + 1, dilation.h * (ws[3] - 1) + 1,
+                     dilation.w * (ws[4] - 1) + 1]
+        _ = try Conv3DGeometry(op: "conv3dBackwardInput", inputShape: probe, weightShape: ws, stride: stride,
+                               padding: padding, dilation: dilation, groups: groups)
+        let isa: ConvISA = requested == .avx512 && Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2
+        weightShape = ws
+        self.stride = stride; self.padding = padding; self.dilation = dilation; self.groups = groups; self.isa = isa
+        let K = Size3(ws[2], ws[3], ws[4]), s = stride, dil = dilation, pb = padding.begin
+        let coutG = ws[0] / groups, cinG = ws[1], taps = K.product
+        // Per axis and phase: the (k, c_k) pairs that reach that phase.
+        func phaseTaps(_ phi: Int, _ k: Int, _ dl: Int, _ st: Int, _ p: Int) -> [(k: Int, c: Int)] {
+            (0..<k).compactMap { kk in
+                let r = phi + p - kk * dl
+                let m = ((r % st) + st) % st
+                return m == 0 ? (kk, (r - m) / st) : nil
+            }
+        }
+        var phases: [Phase] = []
+        weight.scalars.withUnsafeBufferPointer { wb in
+            let w = SharedConstPointer(wb.baseAddress!)
+            for pd in 0..<s.d { for ph in 0..<s.h { for pw in 0..<s.w {
+                let td = phaseTaps(pd, K.d, dil.d, s.d, pb.d), th = phaseTaps(ph, K.h, dil.h, s.h, pb.h)
+                let tw = phaseTaps(pw, K.w, dil.w, s.w, pb.w)
+                var shifts: [Size3] = [], kidx: [Int] = []
+                for a in td { for b in th { for c in tw {
+                    shifts.append(Size3(a.c, b.c, c.c))
+                    kidx.append((a.k * K.h + b.k) * K.w + c.k)
+                }}}
+                let kernelIndex = kidx
+                func pack(_ block: Int) -> DirectWeights {
+                    DirectWeights(groups: groups, inPerGroup: coutG, outPerGroup: cinG, taps: shifts.count,
+                                  block: block) { g, ci, co, t in
+                        w[((g * coutG + co) * cinG + ci) * taps + kernelIndex[t]]
+                    }
+                }
+                let wide = DirectWeights.preferredBlock(outPerGroup: cinG, inPerGroup: coutG, taps: shifts.count,
+                                                        width: 12, isa: isa)
+                let narrow = DirectWeights.preferredBlock(outPerGroup: cinG, inPerGroup: coutG, taps: shifts.count,
+                                                          width: 1, isa: isa)
+                phases.append(Phase(phase: Size3(pd, ph, pw), shifts: shifts, wide: pack(wide),
+                                    narrow: narrow == wide ? nil : pack(narrow)))
+            }}}
+        }
+        self.phases = phases
+    }
+
+    /// The gradient of the loss with respect to the convolution's input.
+    ///
+    /// - Parameters:
+    ///   - gradOutput: `[N, Cout, OD, OH, OW]`, dLoss/dOutput of the convolution (apply the derivative
+    ///     of any fused activation first).
+    ///   - inputShape: `[N, Cin, D, H, W]` of the forward input (strides lose remainders).
+    /// - Returns: `[N, Cin, D, H, W]`, dLoss/dInput.
+    /// - Throws: `TensorError` naming the shapes when `gradOutput` is not the forward output's shape or
+    ///   the input and weight shapes do not fit together.
+    public func backward(_ gradOutput: Tensor, inputShape: [Int]) throws -> Tensor {
+        let op = "conv3dBackwardInput"
+        let geo = try Conv3DGeometry(op: op, inputShape: inputShape, weightShape: weightShape, stride: stride,
+                                     padding: padding, dilation: dilation, groups: groups)
+        guard gradOutput.shape == geo.outputShape else {
+            throw TensorError.shapeMismatch(op, gradOutput.shape, geo.outputShape, "gradOutput must have the forward output's shape")
+        }
+        let I = geo.input, O = geo.output, K = geo.kernel, s = stride, dil = dilation, pb = padding.begin
+        // Zero border around gy wide enough for every phase: m + c_k ranges over
+        // [-ceil(dil*(K-1)/s), floor((I-1+pb)/s)].
+        func before(_ k: Int, _ dl: Int, _ st: Int) -> Int { (dl * (k - 1) + st - 1) / st }
+        func after(_ i: Int, _ p: Int, _ st: Int, _ o: Int) -> Int { max(0, (i - 1 + p) / st + 1 - o) }
+        let qb = Size3(before(K.d, dil.d, s.d), before(K.h, dil.h, s.h), before(K.w, dil.w, s.w))
+        let qe = Size3(after(I.d, pb.d, s.d, O.d), after(I.h, pb.h, s.h, O.h), after(I.w, pb.w, s.w, O.w))
+        let st = interleavedStrides(channels: geo.outChannels, size: O, begin: qb, end: qe)
+        var runs: [(taps: [Int], weights: DirectWeights, grid: DirectGrid)] = []
+        for p in phases {
+            let phi = p.phase
+            let count = Size3((I.d - phi.d + s.d - 1) / s.d, (I.h - phi.h + s.h - 1) / s.h, (I.w - phi.w + s.w - 1) / s.w)
+            if count.product == 0 { continue }
+            let taps = p.shifts.map { $0.d * st.plane + $0.h * st.row + $0.w }
+            let grid = DirectGrid(count: count, srcOrigin: qb.d * st.plane + qb.h * st.row + qb.w,
+                                  srcStep: Size3(st.plane, st.row, 1),
+                                  dstOrigin: (phi.d * I.h + phi.h) * I.w + phi.w,
+                                  dstStep: Size3(s.d * I.h * I.w, s.h * I.w, s.w))
+            runs.append((taps, count.w >= 12 ? p.wide : p.narrow ?? p.wide, grid))
+        }
+        var scratch = makeSourceScratch(st)
+        return Tensor(shape: geo.inputShape) { gx in
+            gradOutput.scalars.withUnsafeBufferPointer { gy in
+                scratch.withUnsafeMutableBufferPointer { sBuf in
+                    for n in 0..<geo.batch {
+                        padVolumeInterleaved(gy.baseAddress! + n * geo.outChannels * O.product, channels: geo.outChannels,
+                                             size: O, begin: qb, end: qe, into: sBuf.baseAddress!)
+                        // Phases write disjoint positions; together they cover every input position.
+                        for r in runs {
+                            runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: r.taps,
+                                      weights: r.weights, grid: r.grid,
+                                      dst: gx.baseAddress! + n * geo.inChannels * I.product, dstChannelStride: I.product,
+                                      bias: nil, activation: .identity, isa: isa)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
