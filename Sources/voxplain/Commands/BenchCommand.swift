@@ -6,7 +6,22 @@ import Voxplain
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure peak FMA throughput and conv3d forward/backward GFLOP/s on standard layers.")
+        abstract: "Measure peak FMA throughput and conv3d forward/backward GFLOP/s on standard layers.",
+        discussion: """
+            With --model, time whole models instead: the fused forward pass, Grad-CAM, Grad-CAM++ and             HR-CAM at the default layer (and Score-CAM with --scorecam); JSON {"models": [...]}.             Scripts/bench_models_vs_pytorch.py runs it beside PyTorch and MONAI.
+            """)
+
+    @Option(help: "Time this model (.onnx or .voxplain.json) and explanations on it; repeatable.")
+    var model: [String] = []
+
+    @Option(help: ArgumentHelp("With --model: input size for models with symbolic sizes.", valueName: "d,h,w"))
+    var size: String?
+
+    @Option(help: "With --model: repetitions (best time is kept).")
+    var reps: Int = 3
+
+    @Flag(help: "With --model: also time Score-CAM at the default layer.")
+    var scorecam = false
 
     @Flag(help: "Print machine-readable JSON instead of a table.")
     var json = false
@@ -24,6 +39,7 @@ struct BenchCommand: ParsableCommand {
     var passes: String = "forward,backwardInput,backwardWeight"
 
     func run() throws {
+        if !model.isEmpty { return try runModels() }
         var layers = BenchLayer.standard
         if let only {
             let exact = layers.filter { $0.label == only }
@@ -55,5 +71,27 @@ struct BenchCommand: ParsableCommand {
                   + String(format: " %9.2f %9.1f %7.1f", r.milliseconds, r.gflops, r.percentOfPeak))
         }
         print(String(format: "peak memory: %.0f MiB", report.peakMemoryMiB))
+    }
+
+    func runModels() throws {
+        try reportingErrors {
+            guard reps >= 1 else { throw VoxplainError("--reps \(reps): must be at least 1") }
+            let inputSize = try size.map { try parseNumbers($0, count: 3, option: "--size").map { Int($0) } }
+            let results = try model.map { try Bench.model($0, size: inputSize, reps: reps, scoreCAM: scorecam) }
+            if json {
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try enc.encode(["models": results]), as: UTF8.self))
+                return
+            }
+            for r in results {
+                print(String(format: "%@ %@: %.2f GFLOP, forward %.1f ms (%.1f GFLOP/s), Grad-CAM %.1f ms, Grad-CAM++ %.1f ms, HR-CAM %.1f ms",
+                             r.model, "\(r.inputShape)", r.gflop, r.forwardMs, r.forwardGFLOPS, r.gradcamMs, r.gradcamppMs, r.hrcamMs))
+                if let s = r.scorecamMs, let n = r.scorecamPasses {
+                    print(String(format: "  Score-CAM on %@ (%d channels): %.1f ms, %d forward passes", r.layer, r.layerChannels, s, n))
+                }
+                print(String(format: "  peak memory %.0f MiB", r.peakMemoryMiB))
+            }
+        }
     }
 }
