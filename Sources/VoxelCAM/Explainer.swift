@@ -49,15 +49,28 @@ public struct CAMExplainer: Sendable {
         guard x.rank == 5, x.shape[0] == 1 else { throw CAMError("explanations take one input [1, C, D, H, W], got \(x.shape)") }
         let out = graph.outputs[output]
         guard let layer = layers.first ?? defaultLayer else { throw CAMError("the model has no 3D feature map to explain") }
-        let pooled = LinearHead.pooledLayers(graph, output: out)
+        // HR-CAM's exact form needs a head that pools several levels; one pooled level is plain CAM.
+        let pooledAll = LinearHead.pooledLayers(graph, output: out)
+        let pooled = pooledAll.count >= 2 ? pooledAll : []
         let levels = try hrcamHead.map { try $0.levels.map { try graph.value(named: $0) } }
             ?? hrcamLayers ?? (pooled.isEmpty ? graph.stageEnds(toward: out) : pooled)
-        let captureLayers = Array(Set([layer] + (methods.contains(.hrcam) ? levels : [])))
+        // Linear heads: CAM at the target layer, exact HR-CAM at the pooled levels. Their weights are the
+        // gradient at the pooled features, so those values are captured too.
+        let camHead = methods.contains(.cam) ? try LinearHead(graph, targets: [layer], output: out, method: "CAM") : nil
+        let exactHR = methods.contains(.hrcam) && hrcamHead == nil && !pooled.isEmpty
+            && (hrcamLayers.map { Set($0).isSubset(of: Set(pooled)) } ?? true)
+        let hrHead = exactHR ? try LinearHead(graph, targets: levels, output: out, method: "HR-CAM") : nil
+        var captureSet = Set([layer] + (methods.contains(.hrcam) ? levels : []))
+        captureSet.formUnion(camHead?.pooled ?? [])
+        captureSet.formUnion(hrHead?.pooled ?? [])
+        let captureLayers = Array(captureSet)
 
-        // One forward and one backward pass for every method that reads gradients or head weights.
+        // One forward and one backward pass for every method that reads gradients or head weights, on
+        // the graph with batch norms folded and activations fused everywhere but at the target layers.
+        let fused = try graph.fused(keeping: Set(captureLayers))
         var chosen = classIndex ?? -1
         var scoreValue: Float = 0
-        let capture = try graph.gradients(x, at: captureLayers, output: output) { logits in
+        let capture = try fused.gradients(x, at: captureLayers, output: output) { logits in
             guard logits.rank == 2, logits.shape[0] == 1 else {
                 throw CAMError("output '\(graph.values[out].name)' has shape \(logits.shape); CAM methods explain a classifier's [1, classes] logits")
             }
@@ -68,7 +81,9 @@ public struct CAMExplainer: Sendable {
             seed.scalars[chosen] = 1
             return seed
         }
-        for v in captureLayers { try CAMBase.requireFeatureMap(capture.activations[v]!, graph.values[v].name) }
+        for v in Set([layer] + (methods.contains(.hrcam) ? levels : [])) {
+            try CAMBase.requireFeatureMap(capture.activations[v]!, graph.values[v].name)
+        }
         let inputSize = Array(x.shape[2...])
         var results: [Explanation] = []
         for method in methods {
@@ -80,20 +95,18 @@ public struct CAMExplainer: Sendable {
                 e.layerMaps = [LayerMap(layer: layer, name: graph.values[layer].name, map: r.map, weights: r.weights)]
                 e.map = try upsampleMap(r.map, to: inputSize)
             case .cam:
-                try LinearHead.check(graph, targets: [layer], output: out, method: "CAM")
-                let head = headMaps(capture, levels: [layer], score: scoreValue)
+                let head = headMaps(capture, levels: [layer], pooled: camHead!.pooled, score: scoreValue)
                 e.layerMaps = head.maps
                 e.map = try upsampleMap(head.maps[0].map, to: inputSize)
                 e.map.scalars = e.map.scalars.map { $0 + head.bias }
             case .hrcam:
-                let exact = !pooled.isEmpty && (hrcamLayers.map { Set($0).isSubset(of: Set(pooled)) } ?? true)
-                e = try hrcam(capture, levels: levels, exact: exact, fitted: hrcamHead, score: scoreValue,
+                e = try hrcam(capture, levels: levels, exactPooled: hrHead?.pooled, fitted: hrcamHead, score: scoreValue,
                               classIndex: chosen, inputSize: inputSize)
             case .scorecam:
                 e = try scoreCAM(x, layer: layer, activation: capture.activations[layer]!, classIndex: chosen,
-                                 score: scoreValue, options: options)
+                                 score: scoreValue, fused: fused, options: options)
             case .occlusion:
-                e = try occlusion(x, classIndex: chosen, score: scoreValue, options: options)
+                e = try occlusion(x, classIndex: chosen, score: scoreValue, fused: fused, options: options)
             }
             results.append(e)
         }
@@ -101,15 +114,15 @@ public struct CAMExplainer: Sendable {
     }
 
     /// Class maps of layers pooled into a linear head: `M_l = Σ_k w_lk A_lk` with the head's weights
-    /// read from the gradient (for such a head ∂y/∂A_lk,ij = w_lk / N_l, the same at every voxel), and
-    /// the bias `b = y − Σ_l Σ_k w_lk mean(A_lk)`. As MONAI's CAM: no ReLU.
-    func headMaps(_ capture: GradientResult, levels: [ValueID], score: Float) -> (maps: [LayerMap], bias: Float) {
+    /// read as the gradient of `y_c` at the pooled features (`∂y_c/∂mean(A_lk) = w_lk` exactly), and the
+    /// bias `b = y_c − Σ_l Σ_k w_lk mean(A_lk)`. As MONAI's CAM: no ReLU.
+    func headMaps(_ capture: GradientResult, levels: [ValueID], pooled: [ValueID], score: Float) -> (maps: [LayerMap], bias: Float) {
         var bias = Double(score)
         var maps: [LayerMap] = []
-        for v in levels {
-            let a = capture.activations[v]!, g = capture.gradients[v]!
+        for (v, p) in zip(levels, pooled) {
+            let a = capture.activations[v]!
             let n = Double(a.shape[2...].product)
-            let w = CAMBase.channelSums(g).map { Float($0) }
+            let w = capture.gradients[p]!.scalars
             let means = CAMBase.channelSums(a).map { $0 / n }
             for k in w.indices { bias -= Double(w[k]) * means[k] }
             maps.append(LayerMap(layer: v, name: graph.values[v].name, map: CAMBase.weightedSum(a, weights: w, relu: false), weights: w))

@@ -1,61 +1,70 @@
 import VoxelNN
 import VoxelTensor
 
-/// The part of a graph between target layers and the logits, when it is global average pooling
-/// followed only by linear operations (flatten, reshape, concat, a linear layer, adding or scaling
-/// by constants): then each logit is `Σ_k w_k mean(A_k) + b`, and CAM and exact HR-CAM apply.
+/// A linear head over pooled layers: each target layer is globally average-pooled, and from the pooled
+/// features on the logits are an affine function (flatten, reshape, concat, a linear layer, adding or
+/// scaling by constants): `y_c = Σ_l Σ_k w_c,lk · mean(A_lk) + b_c`. Then CAM and exact HR-CAM apply,
+/// and the weights are exactly the gradient of `y_c` with respect to the pooled features (not to the
+/// layers themselves: an earlier level's gradient also flows through the later stages).
 struct LinearHead {
-    /// Checks the structure; throws an error naming the node that breaks it.
-    static func check(_ graph: Graph, targets: [ValueID], output: ValueID, method: String) throws {
-        let below = graph.descendants(of: Set(targets)), above = graph.ancestors(of: output)
-        let targetSet = Set(targets)
-        for node in graph.nodes where above[node.output] && node.inputs.contains(where: { below[$0] }) {
-            let fromTarget = node.inputs.filter { targetSet.contains($0) }
-            let name = node.modulePath.isEmpty ? node.name : node.modulePath
-            if !fromTarget.isEmpty {
-                switch node.op {
-                case .globalAveragePool:
-                    continue
-                case .reduceMean(let axes, _) where Set(axes.map { $0 < 0 ? $0 + 5 : $0 }) == [2, 3, 4]:
-                    continue
-                default:
-                    throw CAMError("\(method) needs global average pooling right after the target layer, but '\(name)' (\(node.op.name)) reads it; use gradcam, or target the layer that is pooled")
-                }
+    /// For each target layer, the value its global average pooling writes.
+    let pooled: [ValueID]
+
+    /// Finds the pooling of each target and checks that the rest of the way to `output` is linear.
+    /// - Throws: `CAMError` naming the node that breaks the structure.
+    init(_ graph: Graph, targets: [ValueID], output: ValueID, method: String) throws {
+        let above = graph.ancestors(of: output)
+        var pooled: [ValueID] = []
+        for t in targets {
+            let name = graph.values[t].name
+            guard let pool = graph.nodes.first(where: { $0.inputs == [t] && above[$0.output] && LinearHead.isGlobalMean($0.op) }) else {
+                throw CAMError("\(method) needs global average pooling right after the target layer '\(name)' on the way to the logits; use gradcam, or target the layer that is pooled")
             }
+            pooled.append(pool.output)
+        }
+        let below = graph.descendants(of: Set(pooled))
+        for node in graph.nodes where above[node.output] && node.inputs.contains(where: { below[$0] }) {
             let linear: Bool
             switch node.op {
-            case .flatten, .reshape, .concat, .identity, .globalAveragePool, .reduceMean:
+            case .flatten, .reshape, .concat, .identity, .transpose:
                 linear = true
             case .gemm, .matMul:
-                linear = node.inputs.dropFirst().allSatisfy { !below[$0] } && below[node.inputs[0]]
+                linear = below[node.inputs[0]] && node.inputs.dropFirst().allSatisfy { !below[$0] }
             case .binary(let op):
-                let pathInputs = node.inputs.filter { below[$0] }.count
-                linear = op == .add || op == .sub ? true : (pathInputs == 1 && (op == .mul || (op == .div && !below[node.inputs[1]])))
+                let onPath = node.inputs.filter { below[$0] }.count
+                switch op {
+                case .add, .sub: linear = true
+                case .mul: linear = onPath == 1
+                case .div: linear = onPath == 1 && !below[node.inputs[1]]
+                default: linear = false
+                }
             default:
                 linear = false
             }
             guard linear else {
-                throw CAMError("\(method) needs a global-average-pooling and linear head after the target layer, but '\(name)' (\(node.op.name)) lies between them; use gradcam, which works on any model")
+                let n = node.modulePath.isEmpty ? node.name : node.modulePath
+                throw CAMError("\(method) needs a linear head after global average pooling, but '\(n)' (\(node.op.name)) lies between the pooled features and the logits; use gradcam, which works on any model")
             }
+        }
+        self.pooled = pooled
+    }
+
+    static func isGlobalMean(_ op: Operation) -> Bool {
+        switch op {
+        case .globalAveragePool: return true
+        case .reduceMean(let axes, _): return Set(axes.map { $0 < 0 ? $0 + 5 : $0 }) == [2, 3, 4]
+        default: return false
         }
     }
 
-    /// The values of a graph that are global-average-pooled into a linear head: the levels of an
-    /// HR-CAM head (pooled features of several layers concatenated before the linear layer).
+    /// The layers pooled into a linear head on the way to `output`, in graph order: the levels of an
+    /// HR-CAM head (pooled features of several layers concatenated before one linear layer); empty
+    /// when the model has no such head.
     static func pooledLayers(_ graph: Graph, output: ValueID) -> [ValueID] {
         let above = graph.ancestors(of: output)
-        var found: [ValueID] = []
-        for node in graph.nodes where above[node.output] {
-            let pooled: Bool
-            switch node.op {
-            case .globalAveragePool: pooled = true
-            case .reduceMean(let axes, _): pooled = Set(axes.map { $0 < 0 ? $0 + 5 : $0 }) == [2, 3, 4]
-            default: pooled = false
-            }
-            if pooled, graph.values[node.inputs[0]].shape.count == 5 { found.append(node.inputs[0]) }
-        }
-        guard (try? check(graph, targets: found, output: output, method: "HR-CAM")) != nil else { return [] }
+        let found = graph.nodes.filter { above[$0.output] && isGlobalMean($0.op) && graph.values[$0.inputs[0]].shape.count == 5 }
+            .map { $0.inputs[0] }
+        guard !found.isEmpty, (try? LinearHead(graph, targets: found, output: output, method: "HR-CAM")) != nil else { return [] }
         return found
     }
 }
-

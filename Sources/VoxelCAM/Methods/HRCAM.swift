@@ -16,7 +16,7 @@ import VoxelTensor
 //   gradient  any other model: Grad-CAM of the last layer of every resolution stage, each upsampled, summed.
 
 extension CAMExplainer {
-    func hrcam(_ capture: GradientResult, levels: [ValueID], exact: Bool, fitted: HRCAMHead?, score: Float,
+    func hrcam(_ capture: GradientResult, levels: [ValueID], exactPooled: [ValueID]?, fitted: HRCAMHead?, score: Float,
                classIndex: Int, inputSize: [Int]) throws -> Explanation {
         guard !levels.isEmpty else { throw CAMError("HR-CAM found no resolution levels in the model") }
         var maps: [LayerMap]
@@ -37,9 +37,8 @@ extension CAMExplainer {
             }
             total.scalars = [Float](repeating: head.bias[classIndex], count: total.count)
             form = "fitted"
-        } else if exact {
-            try LinearHead.check(graph, targets: levels, output: graph.outputs[output], method: "HR-CAM")
-            let head = headMaps(capture, levels: levels, score: score)
+        } else if let pooled = exactPooled {
+            let head = headMaps(capture, levels: levels, pooled: pooled, score: score)
             maps = head.maps
             total.scalars = [Float](repeating: head.bias, count: total.count)
             form = "exact"

@@ -7,7 +7,7 @@ import VoxelTensor
 // mean drop over the positions covering each voxel. Positions run in batches within the memory budget.
 
 extension CAMExplainer {
-    func occlusion(_ x: Tensor, classIndex: Int, score: Float, options: CAMOptions) throws -> Explanation {
+    func occlusion(_ x: Tensor, classIndex: Int, score: Float, fused: Graph, options: CAMOptions) throws -> Explanation {
         let size = Array(x.shape[2...]), channels = x.shape[1]
         let edge = options.occlusionSize ?? max(2, (size.min() ?? 8) / 4)
         let step = options.occlusionStride ?? max(1, edge / 2)
@@ -19,7 +19,6 @@ extension CAMExplainer {
         }
         var positions: [[Int]] = []
         for d in starts(size[0]) { for h in starts(size[1]) { for w in starts(size[2]) { positions.append([d, h, w]) } } }
-        let fused = try graph.fused()
         let perSample = fused.peakActivationBytes + 4 * x.count
         let batch = max(1, min(positions.count, options.memoryBudget / max(perSample, 1)))
         var sum = [Float](repeating: 0, count: size.product), count = [Float](repeating: 0, count: size.product)

@@ -13,7 +13,7 @@ import VoxelTensor
 
 extension CAMExplainer {
     func scoreCAM(_ x: Tensor, layer: ValueID, activation a: Tensor, classIndex: Int, score: Float,
-                  options: CAMOptions) throws -> Explanation {
+                  fused: Graph, options: CAMOptions) throws -> Explanation {
         let k = a.shape[1], n = a.shape[2...].product
         let layerSize = Array(a.shape[2...]), inputSize = Array(x.shape[2...])
         // Channel masks at layer resolution, normalised to [0, 1].
@@ -33,7 +33,6 @@ extension CAMExplainer {
             guard top > 0 else { throw CAMError("--topk must be positive, got \(top)") }
             channels = Array(channels.sorted { variances[$0] > variances[$1] }.prefix(top)).sorted()
         }
-        let fused = try graph.fused()
         let perSample = fused.peakActivationBytes + 4 * x.count
         let batch = max(1, min(channels.count, options.memoryBudget / max(perSample, 1)))
         var gains = [Float](repeating: -.infinity, count: k)
