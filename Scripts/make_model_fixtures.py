@@ -153,5 +153,15 @@ def main():
         golden.write(os.path.join(OUT, f"{name}.json"), "Scripts/make_model_fixtures.py", versions, cases)
 
 
+
+
+def write_conv2d_fixture():
+    """A 2D model (4D input), which Voxplain must refuse with a clear error: Tests/Fixtures/models/conv2d.onnx."""
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2)).eval()
+    torch.onnx.export(m, (torch.zeros(1, 1, 8, 8),), os.path.join(OUT, "conv2d.onnx"), dynamo=False, opset_version=17,
+                      input_names=["image"], output_names=["logits"])
+
+
 if __name__ == "__main__":
     main()
+    write_conv2d_fixture()

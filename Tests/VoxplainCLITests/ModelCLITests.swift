@@ -69,3 +69,27 @@ import _TestSupport
         try cli.expectFailure(["predict", Self.resnet, ct, "--center", "0,0,9999"] + Self.prep, naming: ct, "outside the scan")
     }
 }
+
+extension ModelCLITests {
+    @Test func modelsThatAreNot3DAreRefused() throws {
+        let dir = try CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ct = try Self.phantom(dir)
+        let conv2d = fixturesDirectory.appendingPathComponent("models/conv2d.onnx").path
+        try cli.expectFailure(["predict", conv2d, ct], naming: "conv2d.onnx", "5D input")
+        try cli.expectFailure(["layers", conv2d], naming: "conv2d.onnx", "5D input")
+    }
+
+    @Test func convertWritesTheNativeFormat() throws {
+        let dir = try CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = dir + "/resnet.voxplain.json"
+        let r = try CLITests.run(["convert", Self.resnet, out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/resnet.safetensors"))
+        let a = try CLITests.run(["layers", Self.resnet, "--json"]), b = try CLITests.run(["layers", out, "--json"])
+        #expect(a.stdout == b.stdout && !a.stdout.isEmpty)
+        try cli.expectFailure(["convert", Self.resnet, dir + "/no-such-folder/m.voxplain.json"], naming: "m.voxplain.json")
+        try cli.expectFailure(["convert", Self.resnet, dir + "/m.json"], naming: "m.json", "must end in .voxplain.json")
+    }
+}

@@ -55,6 +55,11 @@ public enum NativeFormat {
         guard url.lastPathComponent.hasSuffix(suffix) else {
             throw GraphError("\(url.lastPathComponent): a native model file must end in \(suffix)")
         }
+        var isFolder: ObjCBool = false
+        let folder = url.deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw ModelError(url.lastPathComponent, .io, "the folder \(folder) does not exist")
+        }
         let base = String(url.lastPathComponent.dropLast(suffix.count))
         let weightsURL = url.deletingLastPathComponent().appendingPathComponent(base + ".safetensors")
         var tensors: [String: Tensor] = [:]
