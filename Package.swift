@@ -69,7 +69,7 @@ let package = Package(
             dependencies: ["Voxplain", "VoxelCAM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: plainSettings),
         // Test helpers (not public API).
-        .target(name: "_TestSupport", dependencies: ["VoxelTensor"], path: "Sources/_TestSupport",
+        .target(name: "_TestSupport", dependencies: ["VoxelTensor", "NIfTI"], path: "Sources/_TestSupport",
                 swiftSettings: plainSettings),
         .testTarget(name: "VoxelTensorTests", dependencies: ["VoxelTensor", "_TestSupport"],
                     swiftSettings: plainSettings),

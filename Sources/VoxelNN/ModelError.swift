@@ -50,3 +50,16 @@ public struct ModelError: Error, CustomStringConvertible, Equatable, Sendable {
     /// `file: message`, on one line.
     public var description: String { "\(file): \(message)" }
 }
+
+/// Maps a model file into memory (or reads it), turning failures into a `ModelError` of kind `.io` that
+/// says whether the file is missing or unreadable, then decodes it with `body`.
+func withModelFileBytes<T>(_ url: URL, _ body: (UnsafeRawBufferPointer, String) throws -> T) throws -> T {
+    let name = url.lastPathComponent
+    let data: Data
+    do {
+        data = try Data(contentsOf: url, options: .mappedIfSafe)
+    } catch {
+        throw ModelError(name, .io, "cannot read the file (\(FileManager.default.fileExists(atPath: url.path) ? "unreadable" : "no such file"))")
+    }
+    return try data.withUnsafeBytes { try body($0, name) }
+}

@@ -49,14 +49,7 @@ public struct SafetensorsFile: Sendable {
     /// Throws `ModelError` when the file cannot be read, its header is malformed, offsets are out of
     /// bounds, overlap or leave gaps, or a tensor has a dtype that is not read.
     public init(contentsOf url: URL) throws {
-        let name = url.lastPathComponent
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            throw ModelError(name, .io, "cannot read the file (\(FileManager.default.fileExists(atPath: url.path) ? "unreadable" : "no such file"))")
-        }
-        self = try data.withUnsafeBytes { try SafetensorsFile(buffer: $0, fileName: name) }
+        self = try withModelFileBytes(url) { try SafetensorsFile(buffer: $0, fileName: $1) }
     }
 
     /// Decodes safetensors bytes; `fileName` names them in errors. Throws as `init(contentsOf:)`.

@@ -8,28 +8,6 @@ import _TestSupport
 /// geometry. The folder is `$VOXPLAIN_NIBABEL_CHECK_DIR` when set (to run the script on it), else a
 /// temporary folder; either way the test reads every file back and checks the JSON it wrote.
 struct NibabelExportTests {
-    static func expectedJSON(file: String, _ v: Volume) throws -> Data {
-        func num(_ x: Float) -> Any {
-            if x.isNaN { return "NaN" }
-            if x.isInfinite { return x > 0 ? "Infinity" : "-Infinity" }
-            return Double(x)
-        }
-        var obj: [String: Any] = [:]
-        obj["file"] = file
-        obj["dims"] = v.dims.array
-        obj["spacing"] = [v.spacing.x, v.spacing.y, v.spacing.z]
-        obj["affine"] = v.affine.rows
-        obj["sform"] = v.sform.rows
-        obj["qform"] = v.qform.rows
-        obj["sform_code"] = v.sformCode
-        obj["qform_code"] = v.qformCode
-        obj["datatype"] = v.datatype.description
-        obj["description"] = v.description
-        obj["orientation"] = v.affine.orientationCode
-        obj["voxels"] = v.voxels.map(num)
-        return try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
-    }
-
     @Test func exportForNibabel() throws {
         let env = ProcessInfo.processInfo.environment["VOXPLAIN_NIBABEL_CHECK_DIR"]
         let dir = env ?? makeTempDir("nibabel")
@@ -57,7 +35,7 @@ struct NibabelExportTests {
         }
         for (name, v) in written {
             let json = dir + "/" + name + ".expected.json"
-            try Self.expectedJSON(file: name, v).write(to: URL(fileURLWithPath: json))
+            try nibabelExpectedJSON(file: name, v).write(to: URL(fileURLWithPath: json))
             let back = try NIfTIFile.read(dir + "/" + name)
             #expect(sameVoxels(back.voxels, v.voxels) && back.affine.maxAbsDifference(v.affine) < 1e-5, "\(name)")
             let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]

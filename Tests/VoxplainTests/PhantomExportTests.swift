@@ -7,23 +7,6 @@ import _TestSupport
 /// holding every voxel, for `Scripts/make_nifti_fixtures.py --check DIR` (nibabel). The folder is
 /// `$VOXPLAIN_NIBABEL_CHECK_DIR` when set, else a temporary one; the JSON is read back here either way.
 struct PhantomExportTests {
-    static func expected(file: String, _ v: Volume) throws -> Data {
-        var obj: [String: Any] = [:]
-        obj["file"] = file
-        obj["dims"] = v.dims.array
-        obj["spacing"] = [v.spacing.x, v.spacing.y, v.spacing.z]
-        obj["affine"] = v.affine.rows
-        obj["sform"] = v.sform.rows
-        obj["qform"] = v.qform.rows
-        obj["sform_code"] = v.sformCode
-        obj["qform_code"] = v.qformCode
-        obj["datatype"] = v.datatype.description
-        obj["description"] = v.description
-        obj["orientation"] = v.affine.orientationCode
-        obj["voxels"] = v.voxels.map(Double.init)
-        return try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
-    }
-
     @Test func exportPhantomForNibabel() throws {
         let env = ProcessInfo.processInfo.environment["VOXPLAIN_NIBABEL_CHECK_DIR"]
         let dir = env ?? FileManager.default.temporaryDirectory.appendingPathComponent("voxplain-pexport-\(UUID().uuidString)").path
@@ -35,7 +18,7 @@ struct PhantomExportTests {
         try NIfTIFile.write(map, to: dir + "/small-phantom-map.nii.gz")
         for (name, v) in [("small-phantom.nii.gz", p.ct), ("small-phantom-mask.nii", p.mask), ("small-phantom-map.nii.gz", map)] {
             let json = dir + "/" + name + ".expected.json"
-            try Self.expected(file: name, v).write(to: URL(fileURLWithPath: json))
+            try nibabelExpectedJSON(file: name, v).write(to: URL(fileURLWithPath: json))
             let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
             #expect((obj?["voxels"] as? [Double])?.map(Float.init) == v.voxels)
             #expect(try NIfTIFile.read(dir + "/" + name).voxels == v.voxels)

@@ -11,14 +11,7 @@ extension ONNXModel {
     /// tensors in external files, uses unsupported element types, imports a default-domain opset
     /// outside `supportedOpsets`, or has nodes of another operator domain.
     public init(contentsOf url: URL) throws {
-        let name = url.lastPathComponent
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            throw ModelError(name, .io, "cannot read the file (\(FileManager.default.fileExists(atPath: url.path) ? "unreadable" : "no such file"))")
-        }
-        self = try data.withUnsafeBytes { try ONNXModel(buffer: $0, fileName: name) }
+        self = try withModelFileBytes(url) { try ONNXModel(buffer: $0, fileName: $1) }
     }
 
     /// Decodes an ONNX model from its serialized bytes; `fileName` names it in errors.
