@@ -8,5 +8,5 @@ struct VoxplainCommand: ParsableCommand {
         abstract: "Explain 3D CNN classifiers on CT and MRI volumes.",
         version: VoxplainInfo.version,
         subcommands: [InspectCommand.self, PhantomCommand.self, LayersCommand.self, PredictCommand.self, ExplainCommand.self,
-                      BenchCommand.self])
+                      BenchCommand.self, MontageCommand.self, LesionsCommand.self, ViewCommand.self])
 }
