@@ -6,6 +6,7 @@ import VoxelIO
 public struct TruthOverlap: Codable, Equatable, Sendable {
     public var label: Int
     public var voxels: Int
+    public init(label: Int, voxels: Int) { self.label = label; self.voxels = voxels }
 }
 
 /// One connected component of a thresholded heatmap.
