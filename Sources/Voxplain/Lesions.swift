@@ -71,14 +71,19 @@ public struct LesionTable: Codable, Equatable, Sendable {
             for j in 0..<d.j {
                 for i in 0..<d.i {
                     let n = i + d.i * (j + d.j * k)
-                    let t = truth.map { $0.voxels[n] }.flatMap { $0.isFinite && $0 != 0 ? Int($0.rounded()) : nil }
-                    if let t { truthLabels.insert(t) }
+                    var t: Int? = nil
+                    if let truth {
+                        let x = truth.voxels[n]
+                        if x.isFinite && x != 0 { t = Int(x.rounded()); truthLabels.insert(Int(x.rounded())) }
+                    }
                     let c = Int(cc.labels[n])
                     guard c > 0 else { continue }
                     let v = map.voxels[n]
                     acc[c].n += 1
                     acc[c].sum += SIMD3(Double(i), Double(j), Double(k))
-                    for (a, x) in [i, j, k].enumerated() { acc[c].lo[a] = min(acc[c].lo[a], x); acc[c].hi[a] = max(acc[c].hi[a], x) }
+                    acc[c].lo[0] = min(acc[c].lo[0], i); acc[c].hi[0] = max(acc[c].hi[0], i)
+                    acc[c].lo[1] = min(acc[c].lo[1], j); acc[c].hi[1] = max(acc[c].hi[1], j)
+                    acc[c].lo[2] = min(acc[c].lo[2], k); acc[c].hi[2] = max(acc[c].hi[2], k)
                     acc[c].heat += Double(v)
                     if v > acc[c].peak { acc[c].peak = v; acc[c].peakIndex = n }
                     if let t { acc[c].overlap[t, default: 0] += 1 }
