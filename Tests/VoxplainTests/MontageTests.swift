@@ -79,3 +79,48 @@ struct MontageTests {
 extension SIMD3 where Scalar == Double {
     func toInts() -> [Int] { [Int(x.rounded()), Int(y.rounded()), Int(z.rounded())] }
 }
+
+/// The same anatomy stored LPS or RAS draws the same picture: layout comes from the affine.
+struct StorageOrderTests {
+    /// `v` with its voxels reversed along i and j and the affine changed to match (LPS to RAS).
+    static func flippedIJ(_ v: Volume) throws -> Volume {
+        let d = v.dims
+        var out = [Float](repeating: 0, count: d.count)
+        for k in 0..<d.k { for j in 0..<d.j { for i in 0..<d.i {
+            out[(d.i - 1 - i) + d.i * ((d.j - 1 - j) + d.j * k)] = v.voxels[i + d.i * (j + d.j * k)]
+        } } }
+        // world = A [i, j, k] = A' [ni-1-i, nj-1-j, k]: A' = A * F, F flips i and j about the grid.
+        let a = v.affine
+        var rows = a.rows
+        for r in 0..<3 {
+            rows[r][3] = a[r, 0] * Double(d.i - 1) + a[r, 1] * Double(d.j - 1) + a[r, 3]
+            rows[r][0] = -a[r, 0]
+            rows[r][1] = -a[r, 1]
+        }
+        return try Volume(dims: d, voxels: out, spacing: v.spacing, affine: try Affine(rows: rows))
+    }
+
+    /// Unannotated pictures of corresponding slices (slice labels name storage indices, which differ).
+    @Test(arguments: [ViewAxis.axial, .coronal, .sagittal])
+    func lpsAndRasDrawAlike(_ axis: ViewAxis) throws {
+        let p = try Phantom.generate(MontageTests.options)
+        let heat = try MontageTests.blob(p, at: 0)
+        let ras = try Self.flippedIJ(p.ct), rasHeat = try Self.flippedIJ(heat)
+        #expect(ras.affine.orientationCode == "RAS" && p.ct.affine.orientationCode == "LPS")
+        let style = try OverlayStyle()
+        let a = try SliceRenderer(grid: try Montage.grid(of: p.ct), scan: p.ct.voxels, window: .lung, overlay: heat.voxels, style: style)
+        let b = try SliceRenderer(grid: try Montage.grid(of: ras), scan: ras.voxels, window: .lung, overlay: rasHeat.voxels, style: style)
+        let la = PlaneLayout(grid: a.grid, axis: axis), lb = PlaneLayout(grid: b.grid, axis: axis)
+        #expect(la.letters == lb.letters)
+        let c = p.nodules[0].centerVoxel.map { Int($0.rounded()) }
+        let sa = c[la.normal], sb = axis == .axial ? sa : la.sliceCount - 1 - sa
+        let px = a.pixelMM(for: [axis], tilePixels: 80)
+        let ia = try a.picture(axis: axis, slice: sa, pixelMM: px), ib = try b.picture(axis: axis, slice: sb, pixelMM: px)
+        #expect(ia.width == ib.width && ia.height == ib.height)
+        // Bilinear weights mirror (f and 1 - f), so values can differ by rounding: one grey level.
+        let worst = zip(ia.pixels, ib.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 0
+        #expect(worst <= 1, "largest channel difference \(worst)")
+        // And the picture is not trivially uniform: the heat blob is coloured.
+        #expect(Set(stride(from: 0, to: ia.pixels.count, by: 3).map { ia.pixels[$0] != ia.pixels[$0 + 2] }).contains(true))
+    }
+}
