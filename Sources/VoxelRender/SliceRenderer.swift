@@ -140,14 +140,16 @@ public struct SliceRenderer: Sendable {
     }
 
     func annotate(_ image: inout Image, layout: PlaneLayout, slice: Int) {
-        let scale = image.width >= 256 ? 2 : 1
+        // Double-size text on large tiles when the slice label still fits across the tile.
+        let label = sliceLabel(layout, slice: slice)
+        let scale = max(image.width, image.height) >= 256 && BitmapFont.size(of: label, scale: 2).width + 12 <= image.width ? 2 : 1
         let pad = 3 * scale
-        BitmapFont.draw(sliceLabel(layout, slice: slice), in: &image, x: pad, y: pad, scale: scale, color: RGBA(255, 255, 160))
+        BitmapFont.draw(label, in: &image, x: pad, y: pad, scale: scale, color: RGBA(255, 255, 160))
         let l = layout.letters, (cw, ch) = BitmapFont.size(of: "R", scale: scale)
         let midX = (image.width - cw) / 2, midY = (image.height - ch) / 2
         BitmapFont.draw(l.left, in: &image, x: pad, y: midY, scale: scale)
         BitmapFont.draw(l.right, in: &image, x: image.width - cw - pad, y: midY, scale: scale)
-        BitmapFont.draw(l.top, in: &image, x: midX, y: pad + (midX < BitmapFont.size(of: sliceLabel(layout, slice: slice), scale: scale).width + 2 * pad + cw ? ch + pad : 0), scale: scale)
+        BitmapFont.draw(l.top, in: &image, x: midX, y: pad + (midX < BitmapFont.size(of: label, scale: scale).width + 2 * pad + cw ? ch + pad : 0), scale: scale)
         BitmapFont.draw(l.bottom, in: &image, x: midX, y: image.height - ch - pad, scale: scale)
     }
 }
