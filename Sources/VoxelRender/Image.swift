@@ -1,11 +1,14 @@
 /// An 8-bit RGBA colour.
 public struct RGBA: Hashable, Sendable, CustomStringConvertible {
+    /// Red, green, blue and alpha (255 opaque).
     public var r: UInt8, g: UInt8, b: UInt8, a: UInt8
     /// A colour from its channels (`a` 255, opaque, unless given).
     public init(_ r: UInt8, _ g: UInt8, _ b: UInt8, _ a: UInt8 = 255) { self.r = r; self.g = g; self.b = b; self.a = a }
     /// A grey level (r = g = b = `level`), opaque.
     public init(grey level: UInt8) { self.init(level, level, level) }
+    /// Opaque black.
     public static let black = RGBA(0, 0, 0)
+    /// Opaque white.
     public static let white = RGBA(255, 255, 255)
     /// "(r, g, b, a)".
     public var description: String { "(\(r), \(g), \(b), \(a))" }
@@ -13,8 +16,11 @@ public struct RGBA: Hashable, Sendable, CustomStringConvertible {
 
 /// Why a picture could not be made or written, in one line naming the file or option.
 public struct RenderError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The message, naming the file or option first.
     public var message: String
+    /// An error with this one-line message.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }
 

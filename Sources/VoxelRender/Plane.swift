@@ -72,7 +72,9 @@ public struct VoxelGrid: Equatable, Sendable {
 
 /// The anatomical letters on the four sides of a displayed plane.
 public struct OrientationLetters: Equatable, Sendable, CustomStringConvertible {
+    /// The letter on each side: "R", "L", "A", "P", "S" or "I".
     public var left: String, right: String, top: String, bottom: String
+    /// Letters for the four sides.
     public init(left: String, right: String, top: String, bottom: String) {
         self.left = left; self.right = right; self.top = top; self.bottom = bottom
     }

@@ -12,6 +12,7 @@ public enum Interpolation: Sendable {
 /// first voxel) and `[y, y + 1) * pixelMM` from its top edge, and shows the value at its centre, so
 /// anisotropic voxels keep their physical aspect ratio.
 public struct SliceRaster: Sendable {
+    /// Size in pixels.
     public let width: Int, height: Int
     /// `width * height` values, row-major from the top-left.
     public var values: [Float]
@@ -19,6 +20,7 @@ public struct SliceRaster: Sendable {
     public let pixelMM: Double
     /// The layout and slice index it was taken from.
     public let layout: PlaneLayout
+    /// The slice index along `layout.normal`.
     public let slice: Int
 
     /// Resamples slice `slice` of `values` (on `grid`, i fastest) across `layout` to pixels of

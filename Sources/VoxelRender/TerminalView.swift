@@ -96,9 +96,12 @@ public enum TerminalKey: Equatable, Sendable {
     }
 }
 
+// The handler only calls async-signal-safe functions (tcsetattr, write, _exit); `leaveScreen` is an
+// ASCII literal, so `withCString` reads its bytes in place without allocating.
 /// The terminal settings saved before raw mode, for the signal handler (which cannot capture).
-/// Written only by `RawTerminal.enter` before the handler is installed, and read by the handler.
+/// Written only by `RawTerminal.init` before the handler is installed, then only read.
 nonisolated(unsafe) private var savedTermios = termios()
+/// True once `savedTermios` holds the settings to restore.
 nonisolated(unsafe) private var savedTermiosValid = false
 
 /// write(2), under a name that instance methods called `write` do not shadow.

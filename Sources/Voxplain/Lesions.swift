@@ -4,8 +4,11 @@ import VoxelIO
 
 /// A true lesion label that a component overlaps, and by how many voxels.
 public struct TruthOverlap: Codable, Equatable, Sendable {
+    /// The true lesion label.
     public var label: Int
+    /// Voxels of the component carrying that label.
     public var voxels: Int
+    /// An overlap.
     public init(label: Int, voxels: Int) { self.label = label; self.voxels = voxels }
 }
 
@@ -37,14 +40,21 @@ public struct LesionComponent: Codable, Equatable, Sendable {
 
 /// The lesion table of a heatmap: its components above a threshold, matched to true lesions.
 public struct LesionTable: Codable, Equatable, Sendable {
+    /// The map file (as given).
     public var map: String
+    /// Heat at or above this is foreground.
     public var threshold: Float
+    /// 6 or 26.
     public var connectivity: Int
+    /// The grid (i, j, k).
     public var dims: [Int]
+    /// The components, hottest first.
     public var components: [LesionComponent]
     /// The truth mask, its labels (non-zero values, rounded) and those no component overlaps.
     public var truthMask: String?
+    /// The labels present in the truth mask.
     public var truthLabels: [Int]?
+    /// The labels no component overlaps.
     public var missedLabels: [Int]?
 
     enum CodingKeys: String, CodingKey {

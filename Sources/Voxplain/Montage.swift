@@ -22,13 +22,16 @@ public struct MontageOptions: Sendable {
     public var window: WindowSpec? = nil
     /// Colormap, opacity and threshold of the heat; its scale is set from the maps.
     public var colormap: Colormap = .inferno
+    /// Opacity of the heat colour (0...1).
     public var alpha: Float = 0.4
+    /// Heat below this fraction of the scale gets no colour (0...1).
     public var threshold: Float = 0.2
     /// Pixels on the longer side of each tile.
     public var tilePixels: Int = 256
     /// Tiles per row (default: about square).
     public var columns: Int? = nil
 
+    /// The defaults above.
     public init() {}
 }
 

@@ -4,14 +4,19 @@ import VoxelRender
 
 /// Settings of `voxplain view`.
 public struct ViewOptions: Sendable {
+    /// The plane shown first.
     public var axis: ViewAxis = .axial
     /// The slice along the axis's normal voxel axis; nil for the slice through the hottest voxel (or the middle).
     public var slice: Int? = nil
     /// nil: lung for CT-like scans, p1-99 otherwise (as `montage`).
     public var window: WindowSpec? = nil
+    /// Colormap, opacity (0...1) and threshold (fraction of the scale) of the heat.
     public var colormap: Colormap = .inferno
+    /// Opacity of the heat colour.
     public var alpha: Float = 0.4
+    /// Heat below this fraction of the scale gets no colour.
     public var threshold: Float = 0.2
+    /// The defaults above.
     public init() {}
 }
 
