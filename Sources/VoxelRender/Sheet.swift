@@ -66,8 +66,10 @@ public enum Sheet {
         let labelW = (rowLabels ?? []).map { BitmapFont.size(of: $0, scale: s).width }.max().map { $0 + margin } ?? 0
         let titleH = title.map { _ in BitmapFont.glyphHeight * s + margin } ?? 0
         let gridW = columns * cellW + (columns - 1) * gap, gridH = rows.count * cellH + (rows.count - 1) * gap
-        let bar = try colorBar.map { try $0.render(height: min(gridH, max(160, 2 * cellH)), scale: s) }
-        let width = margin + labelW + gridW + (bar.map { margin * 2 + $0.width } ?? 0) + margin
+        // The bar spans the grid, but at least 160 pixels (so five tick labels never touch) and at most 512.
+        let bar = try colorBar.map { try $0.render(height: min(512, max(160, gridH)), scale: s) }
+        let titleW = title.map { BitmapFont.size(of: $0, scale: s).width } ?? 0
+        let width = max(margin + labelW + gridW + (bar.map { margin * 2 + $0.width } ?? 0), margin + titleW) + margin
         let height = margin + titleH + max(gridH, bar?.height ?? 0) + margin
         guard width <= Image.maxSide, height <= Image.maxSide else {
             throw RenderError("the sheet would be \(width)x\(height) pixels (at most \(Image.maxSide)); use fewer slices or smaller tiles")

@@ -131,17 +131,20 @@ public struct SliceRenderer: Sendable {
         return image
     }
 
-    /// The label of a slice: `k=48  z=-150.0 mm`.
-    public func sliceLabel(_ layout: PlaneLayout, slice: Int) -> String {
+    /// The label of a slice: `k=48  z=-150.0 mm`, or `k=48 z=-150.0` when `compact`.
+    public func sliceLabel(_ layout: PlaneLayout, slice: Int, compact: Bool = false) -> String {
         var centre = SIMD3<Double>((0..<3).map { Double(grid.dims[$0] - 1) / 2 })
         centre[layout.normal] = Double(slice)
         let position = grid.world(centre)[layout.worldNormal]
-        return "\(layout.normalName)=\(slice)  \(["x", "y", "z"][layout.worldNormal])=\(formatNumber(position, decimals: 1)) mm"
+        let axis = ["x", "y", "z"][layout.worldNormal], mm = formatNumber(position, decimals: 1)
+        return compact ? "\(layout.normalName)=\(slice) \(axis)=\(mm)" : "\(layout.normalName)=\(slice)  \(axis)=\(mm) mm"
     }
 
     func annotate(_ image: inout Image, layout: PlaneLayout, slice: Int) {
-        // Double-size text on large tiles when the slice label still fits across the tile.
-        let label = sliceLabel(layout, slice: slice)
+        // Double-size text on large tiles when the slice label still fits across the tile; on small
+        // tiles a compact label ("k=36 z=-118.8") when the full one does not fit.
+        var label = sliceLabel(layout, slice: slice)
+        if BitmapFont.size(of: label).width + 6 > image.width { label = sliceLabel(layout, slice: slice, compact: true) }
         let scale = max(image.width, image.height) >= 256 && BitmapFont.size(of: label, scale: 2).width + 12 <= image.width ? 2 : 1
         let pad = 3 * scale
         BitmapFont.draw(label, in: &image, x: pad, y: pad, scale: scale, color: RGBA(255, 255, 160))

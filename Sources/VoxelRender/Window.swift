@@ -52,8 +52,12 @@ public struct Window: Equatable, Sendable, CustomStringConvertible {
     /// "W1500 L-600".
     public var description: String { "W\(Window.format(width)) L\(Window.format(level))" }
 
+    /// Whole numbers as integers, others with about four significant digits ("0.9862", "-600", "12.35").
     static func format(_ v: Double) -> String {
-        v == v.rounded() && abs(v) < 1e9 ? String(Int(v)) : String(v)
+        guard v.isFinite else { return String(v) }
+        if v == v.rounded() && abs(v) < 1e9 { return String(Int(v)) }
+        let magnitude = abs(v) > 0 ? Int(log10(abs(v)).rounded(.down)) : 0
+        return formatNumber(v, decimals: min(8, max(0, 3 - magnitude)))
     }
 
     /// The window spanning the `lo`-th to the `hi`-th percentile (0...100) of the finite `values`

@@ -82,3 +82,13 @@ struct ColormapWindowTests {
         #expect(throws: RenderError.self) { try OverlayStyle(low: 1, high: 1) }
     }
 }
+
+/// How windows print in titles and status lines.
+struct WindowTextTests {
+    @Test func descriptions() throws {
+        #expect(Window.lung.description == "W1500 L-600")
+        #expect(try Window(width: 0.986152764484286, level: 0.5251461702957748).description == "W0.9862 L0.5251")
+        #expect(try Window(width: 1234.56, level: 12.3456).description == "W1235 L12.35")
+        #expect(WindowSpec.percentile(1, 99).description == "p1-99")
+    }
+}

@@ -124,3 +124,33 @@ struct StorageOrderTests {
         #expect(Set(stride(from: 0, to: ia.pixels.count, by: 3).map { ia.pixels[$0] != ia.pixels[$0 + 2] }).contains(true))
     }
 }
+
+/// Snapshot: a small phantom montage against `Tests/Fixtures/render/`, within one grey level.
+/// Re-record with `VOXPLAIN_RECORD_SNAPSHOTS=1 swift test --filter SnapshotTests` after an intended
+/// change, and look at the new PNGs before committing them.
+struct SnapshotTests {
+    static func check(_ image: Image, _ name: String) throws {
+        let url = fixturesDirectory.appendingPathComponent("render/\(name)")
+        if ProcessInfo.processInfo.environment["VOXPLAIN_RECORD_SNAPSHOTS"] == "1" {
+            try image.writePNG(to: url.path)
+            return
+        }
+        let expected = try Image.readPNG(url.path)
+        #expect(expected.width == image.width && expected.height == image.height, "\(name): size")
+        guard expected.width == image.width && expected.height == image.height && expected.format == image.format else { return }
+        // Rounding in bilinear sampling or blending may differ by one unit across compilers and CPUs.
+        let worst = zip(expected.pixels, image.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 0
+        #expect(worst <= 1, "\(name): largest channel difference \(worst)")
+    }
+
+    @Test func phantomMontages() throws {
+        let p = try Phantom.generate(MontageTests.options)
+        let heat = try MontageTests.blob(p, at: 0)
+        var o = MontageOptions()
+        o.count = 2
+        o.tilePixels = 96
+        try Self.check(try Montage.render(scan: p.ct, overlay: heat, truth: p.mask, options: o, names: ("phantom", "blob", "mask")), "axial.png")
+        o.view = .triplanar
+        try Self.check(try Montage.render(scan: p.ct, overlay: heat, options: o, names: ("phantom", "blob", "mask")), "triplanar.png")
+    }
+}
