@@ -57,12 +57,16 @@ let package = Package(
         .target(name: "VoxelTensorAVX512", swiftSettings: avx512Settings),
         .target(name: "VoxelTensor", dependencies: ["VoxelTensorAVX512"], swiftSettings: computeSettings),
         .target(name: "NIfTI", dependencies: ["CNIfTI"], swiftSettings: plainSettings),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         // Floor 2: the network engine and its model files (ONNX, safetensors).
         .target(name: "VoxelNN", dependencies: ["VoxelTensor", "VoxelIO"], swiftSettings: computeSettings),
+        // Floor 2: pictures (colormaps, windows, montages, PNG, terminal view); plain arrays, no NIfTI.
+        .target(name: "VoxelRender", dependencies: ["CPNG", "VoxelIO"], swiftSettings: plainSettings),
         // Floor 3: explanations.
         .target(name: "VoxelCAM", dependencies: ["VoxelNN", "VoxelTensor"], swiftSettings: computeSettings),
         // Floor 4: the pipeline.
-        .target(name: "Voxplain", dependencies: ["VoxelIO", "VoxelTensor", "VoxelNN", "VoxelCAM", "NIfTI"], swiftSettings: computeSettings),
+        .target(name: "Voxplain", dependencies: ["VoxelIO", "VoxelTensor", "VoxelNN", "VoxelCAM", "NIfTI", "VoxelRender"], swiftSettings: computeSettings),
         // Floor 5: the command-line tool (no logic).
         .executableTarget(
             name: "voxplain",
@@ -78,6 +82,8 @@ let package = Package(
         .testTarget(name: "VoxelCAMTests", dependencies: ["VoxelCAM", "VoxelNN", "_TestSupport"],
                     swiftSettings: plainSettings),
         .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "_TestSupport"], swiftSettings: plainSettings),
+        .testTarget(name: "VoxelRenderTests", dependencies: ["VoxelRender", "CPNG", "_TestSupport"],
+                    swiftSettings: plainSettings),
         .testTarget(name: "VoxplainTests", dependencies: ["Voxplain", "_TestSupport"], swiftSettings: plainSettings),
         // Runs the built `voxplain` binary (end-to-end); depends on it so `swift test` builds it first.
         .testTarget(name: "VoxplainCLITests", dependencies: ["voxplain", "_TestSupport"], swiftSettings: plainSettings),

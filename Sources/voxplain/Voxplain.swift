@@ -7,6 +7,9 @@ struct VoxplainCommand: ParsableCommand {
         commandName: "voxplain",
         abstract: "Explain 3D CNN classifiers on CT and MRI volumes.",
         version: VoxplainInfo.version,
-        subcommands: [InspectCommand.self, PhantomCommand.self, LayersCommand.self, PredictCommand.self, ExplainCommand.self, HRCAMFitCommand.self, DemoCommand.self, ConvertCommand.self,
-                      BenchCommand.self])
+        subcommands: [
+            DemoCommand.self, InspectCommand.self, PhantomCommand.self, ViewCommand.self, LayersCommand.self,
+            PredictCommand.self, ExplainCommand.self, MontageCommand.self, LesionsCommand.self,
+            HRCAMFitCommand.self, ConvertCommand.self, BenchCommand.self,
+        ])
 }
