@@ -17,6 +17,9 @@ public enum Demo {
         public var peakToNearestNoduleMM: Double
         /// True nodules whose centre voxel has normalised heat >= 0.5.
         public var nodulesAtCentre: Int
+        /// Hot regions (heat >= 0.5), and the true nodules they hit.
+        public var hotRegions: Int
+        public var nodulesHit: Int
     }
 
     public struct Summary: Codable, Sendable {
@@ -69,6 +72,7 @@ public enum Demo {
         request.candidates = try Candidate.read(candidatesPath.path)
         request.classSpec = model.card.classes?.contains("nodule") == true ? "nodule" : nil
         request.cam.progress = progress
+        request.truthPath = mask
         let report = try ExplainPipeline.run(model: model, scanPath: scan, request: request)
         // 4. How each map relates to the true nodules.
         let centres = phantom.nodules.map { SIMD3($0.centerWorldMM[0], $0.centerWorldMM[1], $0.centerWorldMM[2]) }
@@ -82,7 +86,9 @@ public enum Demo {
                 return map[v[0], v[1], v[2]] >= 0.5
             }.count
             rows.append(Row(method: r.method, form: r.form, seconds: r.seconds, forwardPasses: r.forwardPasses,
-                            peakWorldMM: r.stats.peakWorldMM, peakToNearestNoduleMM: nearest, nodulesAtCentre: atCentre))
+                            peakWorldMM: r.stats.peakWorldMM, peakToNearestNoduleMM: nearest, nodulesAtCentre: atCentre,
+                            hotRegions: r.lesions.components.count,
+                            nodulesHit: (r.lesions.truthLabels?.count ?? 0) - (r.lesions.missedLabels?.count ?? 0)))
         }
         let elapsed = clock.now - start
         let summary = Summary(scan: scan, mask: mask, candidates: candidatesPath.path,
@@ -98,16 +104,18 @@ public enum Demo {
 
     /// The summary as a text table.
     public static func table(_ s: Summary) -> String {
-        var t = "method      form      time s  passes  peak (world mm, RAS)         peak to nodule mm  nodule centres >= 0.5\n"
+        var t = "method      form      time s  passes  peak (world mm, RAS)      peak to nodule mm  centres >= 0.5  hot regions  nodules hit\n"
         for r in s.rows {
             let peak = r.peakWorldMM.map { String(format: "%7.1f", $0) }.joined(separator: " ")
             t += r.method.padding(toLength: 12, withPad: " ", startingAt: 0)
                 + (r.form ?? "-").padding(toLength: 10, withPad: " ", startingAt: 0).prefix(10)
                 + String(format: "%6.2f  %6d  ", r.seconds, r.forwardPasses) + peak
-                + String(format: "  %17.1f  %d of %d\n", r.peakToNearestNoduleMM, r.nodulesAtCentre, s.nodules)
+                + String(format: "  %17.1f  %6d of %d  %11d  %6d of %d\n", r.peakToNearestNoduleMM, r.nodulesAtCentre, s.nodules,
+                         r.hotRegions, r.nodulesHit, s.nodules)
         }
-        t += String(format: "total %.1f s; scan %@, maps and report.json in %@\n", s.seconds, s.scan,
-                    URL(fileURLWithPath: s.report).deletingLastPathComponent().path)
+        let maps = URL(fileURLWithPath: s.report).deletingLastPathComponent().path
+        t += String(format: "total %.1f s; scan %@; heatmaps, montages (<method>.png, comparison.png), lesion tables and report.json in %@\n",
+                    s.seconds, s.scan, maps)
         return t
     }
 

@@ -21,6 +21,12 @@ public struct ExplainRequest: Sendable {
     /// Patches around these points, combined into one map by the maximum where they overlap; empty
     /// for one input (the whole scan, or the preprocessing's own centre).
     public var candidates: [Candidate] = []
+    /// A label mask of the true lesions on the scan's grid: outlined in montages, matched by the lesion tables.
+    public var truthPath: String?
+    /// Montage settings for `<method>.png` and `comparison.png`; nil writes no pictures.
+    public var montage: MontageOptions? = MontageOptions()
+    /// The heat threshold of the lesion tables.
+    public var lesionThreshold: Float = 0.5
 
     public init(methods: [CAMMethod], outputDirectory: String) {
         self.methods = methods
@@ -54,7 +60,11 @@ public struct ExplainReport: Codable, Sendable {
         public var forwardPasses: Int
         public var seconds: Double
         public var map: String, rawMap: String?, levelMaps: [String]
+        public var montage: String?
         public var stats: MapStats
+        /// The hot regions of the normalised map (26-connected components above the threshold),
+        /// matched against the truth mask when given; also written as `<method>-lesions.csv`.
+        public var lesions: LesionTable
     }
     public struct PatchResult: Codable, Sendable {
         public var candidate: Candidate
@@ -73,6 +83,8 @@ public struct ExplainReport: Codable, Sendable {
     public var explainedClassName: String
     public var explainedProbability: Float
     public var results: [MethodResult]
+    /// Every method's map side by side on the same slices (when there are several).
+    public var comparison: String?
     public var timings: [String: Double]
 }
 
@@ -94,6 +106,8 @@ public enum ExplainPipeline {
         }
         var start = clock.now
         let scan = try NIfTIFile.read(scanPath, volume: volume)
+        let truth = try request.truthPath.map { try NIfTIFile.read($0) }
+        if let truth, let name = request.truthPath { try Montage.checkSameGrid(truth, name, as: scan, scanPath, role: "truth mask") }
         // One model input, or one per candidate point.
         var requests: [PreprocessingRequest] = []
         if request.candidates.isEmpty {
@@ -124,12 +138,13 @@ public enum ExplainPipeline {
         let hrcamHead = request.methods.contains(.hrcam) ? try HRCAMFitting.load(forModel: model.path) : nil
 
         var results: [ExplainReport.MethodResult] = []
-        let protected = [scanPath, model.path] + (model.cardPath.map { [$0] } ?? [])
+        let protected = [scanPath, model.path] + (model.cardPath.map { [$0] } ?? []) + (request.truthPath.map { [$0] } ?? [])
         func write(_ voxels: [Float], _ name: String, _ description: String) throws -> String {
             let path = outDir.appendingPathComponent(name).path
             try NIfTIFile.write(try Volume(mapLike: scan, voxels: voxels, description: description), to: path, protecting: protected)
             return path
         }
+        var mapVolumes: [(name: String, volume: Volume)] = []
         for method in request.methods {
             start = clock.now
             var combined: [Float]? = nil, levels: [[Float]] = []
@@ -161,11 +176,29 @@ public enum ExplainPipeline {
                 levelPaths.append(try write(normalizeMap(fillUncovered(level)), "hrcam-level\(i + 1).nii.gz",
                                             "voxplain hrcam level \(i + 1) \(e.layerMaps[i].name)"))
             }
+            let mapVolume = try Volume(mapLike: scan, voxels: normalized, description: description)
+            mapVolumes.append((method.rawValue, mapVolume))
+            var montagePath: String?
+            if let options = request.montage {
+                let path = outDir.appendingPathComponent("\(method.rawValue).png").path
+                try Montage.render(scan: scan, overlay: mapVolume, truth: truth, options: options,
+                                   names: (scanPath, mapPath, request.truthPath ?? "truth")).writePNG(to: path)
+                montagePath = path
+            }
+            let lesions = try LesionTable.make(map: mapVolume, mapName: mapPath, threshold: request.lesionThreshold,
+                                               truth: truth, truthName: request.truthPath ?? "truth")
+            try lesions.writeCSV(to: outDir.appendingPathComponent("\(method.rawValue)-lesions.csv").path, protecting: protected)
             results.append(ExplainReport.MethodResult(
                 method: method.rawValue, summary: method.summary, form: e.form, layers: e.layerMaps.map(\.name),
                 forwardPasses: passes, seconds: elapsed, map: mapPath, rawMap: rawPath, levelMaps: levelPaths,
-                stats: stats(raw: onScan, normalized: normalized, scan: scan)))
+                montage: montagePath, stats: stats(raw: onScan, normalized: normalized, scan: scan), lesions: lesions))
             timings[method.rawValue] = elapsed
+        }
+        var comparisonPath: String?
+        if let options = request.montage, mapVolumes.count > 1 {
+            let path = outDir.appendingPathComponent("comparison.png").path
+            try Montage.comparison(scan: scan, maps: mapVolumes, truth: truth, options: options, scanName: scanPath).writePNG(to: path)
+            comparisonPath = path
         }
         let input = inputs[0]
         let patches = request.candidates.isEmpty ? nil
@@ -183,7 +216,8 @@ public enum ExplainPipeline {
                                  padValue: pre.padValue, scale: [input.mapping.scale.x, input.mapping.scale.y, input.mapping.scale.z],
                                  offset: [input.mapping.offset.x, input.mapping.offset.y, input.mapping.offset.z]),
             prediction: prediction, patches: patches, explainedClass: classIndex, explainedClassName: names[classIndex],
-            explainedProbability: prediction.probabilities[classIndex], results: results, timings: timings)
+            explainedProbability: prediction.probabilities[classIndex], results: results, comparison: comparisonPath,
+            timings: timings)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")

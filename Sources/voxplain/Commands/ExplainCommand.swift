@@ -11,7 +11,9 @@ struct ExplainCommand: ParsableCommand {
         discussion: """
             Methods: \(CAMMethod.allCases.map(\.rawValue).joined(separator: ", ")), or all.
             Writes DIR/<method>.nii.gz (min-max normalised, on the scan's grid with its affine; \
-            --raw adds DIR/<method>-raw.nii.gz), DIR/hrcam-level<N>.nii.gz for HR-CAM, and DIR/report.json.
+            --raw adds DIR/<method>-raw.nii.gz), DIR/hrcam-level<N>.nii.gz for HR-CAM, DIR/<method>.png \
+            (axial montage through the heat peaks), DIR/comparison.png (every method on shared slices), \
+            DIR/<method>-lesions.csv (hot regions, matched to --truth), and DIR/report.json.
             """)
 
     @Argument(help: "The model (.onnx or .voxplain.json).")
@@ -47,6 +49,15 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: "With --candidates: keep only the rows of this seriesuid.")
     var series: String?
 
+    @Option(help: "A label mask of the true lesions (scan grid): outlined in montages, matched in lesion tables.")
+    var truth: String?
+
+    @Option(name: .customLong("lesion-threshold"), help: "Heat threshold of the lesion tables.")
+    var lesionThreshold: Float = 0.5
+
+    @Flag(name: .customLong("no-montage"), help: "Write no PNG montages.")
+    var noMontage = false
+
     @OptionGroup var preprocessing: PreprocessingOptions
 
     @Flag(help: "Print the report as JSON.")
@@ -63,6 +74,9 @@ struct ExplainCommand: ParsableCommand {
             request.cam.scoreCAMTopK = topk
             request.cam.progress = Progress.reporter()
             if let candidates { request.candidates = try Candidate.read(candidates, series: series) }
+            request.truthPath = truth
+            request.lesionThreshold = lesionThreshold
+            if noMontage { request.montage = nil }
             let m = try preprocessing.loadModel(model, request: request.preprocessing)
             let report = try ExplainPipeline.run(model: m, scanPath: scan, volume: preprocessing.volume, request: request)
             if json {
