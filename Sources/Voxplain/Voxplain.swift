@@ -2,6 +2,7 @@
 @_exported import NIfTI
 @_exported import VoxelNN
 @_exported import VoxelCAM
+@_exported import VoxelEval
 
 /// Voxplain's version, recorded in every report.
 public enum VoxplainInfo {

@@ -7,6 +7,6 @@ struct VoxplainCommand: ParsableCommand {
         commandName: "voxplain",
         abstract: "Explain 3D CNN classifiers on CT and MRI volumes.",
         version: VoxplainInfo.version,
-        subcommands: [InspectCommand.self, PhantomCommand.self, LayersCommand.self, PredictCommand.self, ExplainCommand.self,
+        subcommands: [InspectCommand.self, PhantomCommand.self, LayersCommand.self, PredictCommand.self, ExplainCommand.self, EvaluateCommand.self,
                       BenchCommand.self])
 }
