@@ -62,7 +62,8 @@ let neighbourhood26: [(dz: Int, dy: Int, dx: Int, weight: Double)] = {
 /// weighted mean of its in-volume 26 neighbours, where perturbed neighbours are themselves unknowns.
 ///
 /// ROAD solves this sparse linear system exactly; here it is solved by Gauss–Seidel sweeps over the
-/// perturbed voxels in index order (deterministic), starting from the values in `values` for voxels
+/// perturbed voxels in index order (deterministic), re-solving only the connected components of
+/// perturbed voxels that the fresh voxels belong to (the others are independent and unchanged), starting from the values in `values` for voxels
 /// imputed before (warm start across cumulative steps) and, for newly perturbed voxels, the mean of
 /// their known neighbours (the channel mean when they have none). Sweeps stop when no voxel changes by
 /// more than `tolerance` or after `maxSweeps`. Voxels whose whole neighbourhood is perturbed and
@@ -87,7 +88,19 @@ func roadImpute(_ values: inout [Float], original: [Float], shape: [Int], pertur
         neighbours(v) { u, wt in if !perturbed[u] { s += wt * Double(original[u]); ws += wt } }
         values[v] = Float(ws > 0 ? s / ws : mean)
     }
-    let unknowns = perturbed.indices.filter { perturbed[$0] }
+    // Perturbed voxels fall into 26-connected components separated by known voxels; each component is
+    // an independent linear system, so only the components that hold fresh voxels need solving again.
+    var unknowns: [Int] = []
+    var seen = [Bool](repeating: false, count: perturbed.count)
+    var stack = fresh
+    for v in fresh { seen[v] = true }
+    while let v = stack.popLast() {
+        unknowns.append(v)
+        neighbours(v) { u, _ in
+            if perturbed[u] && !seen[u] { seen[u] = true; stack.append(u) }
+        }
+    }
+    unknowns.sort()
     for _ in 0..<maxSweeps {
         var change = 0.0
         for v in unknowns {

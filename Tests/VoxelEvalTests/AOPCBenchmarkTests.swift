@@ -66,3 +66,22 @@ extension AOPCBenchmarkTests {
         print("forward batch \(batch): \(String(format: "%.4f", best / Double(batch))) s per sample")
     }
 }
+
+extension AOPCBenchmarkTests {
+    @Test func roadCost() throws {
+        let path = ProcessInfo.processInfo.environment["VOXPLAIN_AOPC_BENCH"]!
+        let graph = try Graph(onnx: try ONNXModel(contentsOf: URL(fileURLWithPath: path)))
+        let shape = graph.values[graph.input].shape
+        let x = Tensor.random(shape, seed: 1)
+        let map = Tensor.random(Array(shape[2...]), in: 0...1, seed: 2)
+        let scorer = try ModelScorer(graph: graph)
+        var o = RegionPerturbationOptions()
+        o.steps = 100
+        o.regionEdge = 8
+        o.perturbation = Perturbation(.constant)
+        let constant = try Self.measure { _ = try scorer.regionPerturbation(x, map: map, options: o) }
+        o.perturbation = Perturbation(.road)
+        let road = try Self.measure { _ = try scorer.regionPerturbation(x, map: map, options: o) }
+        print("ROAD bench: constant \(String(format: "%.2f", constant.wall)) s, ROAD \(String(format: "%.2f", road.wall)) s wall")
+    }
+}
