@@ -85,3 +85,40 @@ extension AOPCBenchmarkTests {
         print("ROAD bench: constant \(String(format: "%.2f", constant.wall)) s, ROAD \(String(format: "%.2f", road.wall)) s wall")
     }
 }
+
+extension AOPCBenchmarkTests {
+    /// The same 100-step MoRF+LeRF run unbatched (one pass per input) and batched, alternated so both
+    /// see the same machine load.
+    @Test func batchedAgainstUnbatched() throws {
+        let path = ProcessInfo.processInfo.environment["VOXPLAIN_AOPC_BENCH"]!
+        let graph = try Graph(onnx: try ONNXModel(contentsOf: URL(fileURLWithPath: path)))
+        let shape = graph.values[graph.input].shape
+        let x = Tensor.random(shape, seed: 1)
+        let map = Tensor.random(Array(shape[2...]), in: 0...1, seed: 2)
+        var single = try ModelScorer(graph: graph)
+        single.maxBatch = 1
+        var batched = try ModelScorer(graph: graph)
+        if let m = Int(ProcessInfo.processInfo.environment["VOXPLAIN_AOPC_MAXBATCH"] ?? "") { batched.maxBatch = m }
+        var o = RegionPerturbationOptions()
+        o.steps = 100
+        o.regionEdge = 8
+        var a: PerturbationCurves?, b: PerturbationCurves?
+        func faults() -> (Int, Double) {
+            var u = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &u)
+            return (u.ru_minflt, Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) * 1e-6)
+        }
+        for round in 0..<2 {
+            let f0 = faults()
+            _ = try single.regionPerturbation(x, map: map, options: o)
+            let f1 = faults()
+            _ = try batched.regionPerturbation(x, map: map, options: o)
+            let f2 = faults()
+            print("page faults: unbatched \(f1.0 - f0.0) (\(String(format: "%.2f", f1.1 - f0.1)) s system), batched \(f2.0 - f1.0) (\(String(format: "%.2f", f2.1 - f1.1)) s system)")
+            let s = try Self.measure { a = try single.regionPerturbation(x, map: map, options: o) }
+            let t = try Self.measure { b = try batched.regionPerturbation(x, map: map, options: o) }
+            print("AOPC round \(round): unbatched (201 single passes) \(String(format: "%.2f", s.wall)) s wall \(String(format: "%.2f", s.cpu)) s CPU; batched (batch \(batched.batchSize)) \(String(format: "%.2f", t.wall)) s wall \(String(format: "%.2f", t.cpu)) s CPU; ratio \(String(format: "%.3f", t.wall / s.wall)) wall \(String(format: "%.3f", t.cpu / s.cpu)) CPU; one 100-step curve (101 passes) = \(String(format: "%.3f", t.wall / s.wall * 1.01)) x 100 single passes (wall)")
+        }
+        #expect(maxAbsDifference(a!.morf, b!.morf) < 1e-5)
+    }
+}
