@@ -25,16 +25,20 @@ public enum Baseline: Sendable, Equatable, Codable {
 public struct DeletionInsertionOptions: Sendable {
     /// Number of perturbation intervals S (curve points: about S + 1).
     public var steps: Int = 100
+    /// What deleted voxels become.
     public var baseline: Baseline = .constant(0)
+    /// The class probability (default) or logit.
     public var target: ScoreTarget = .probability
     /// The class to follow; nil: the predicted class on the input.
     public var classIndex: Int?
 
+    /// The defaults: 100 steps, a zero baseline, the class probability, the predicted class.
     public init() {}
 }
 
 /// Deletion and insertion curves of one map and their areas.
 public struct DeletionInsertionCurves: Sendable, Codable, Equatable {
+    /// The class followed.
     public var classIndex: Int
     /// The perturbed fractions `count / P`, from 0 to 1.
     public var fractions: [Double]
@@ -42,7 +46,9 @@ public struct DeletionInsertionCurves: Sendable, Codable, Equatable {
     public var deletion: [Float]
     /// Scores with the top fraction inserted into the baseline.
     public var insertion: [Float]
+    /// Trapezoid areas under the deletion and insertion curves over the fraction axis.
     public var deletionAUC: Double
+    /// See `deletionAUC`.
     public var insertionAUC: Double
     /// Forward passes spent.
     public var forwardPasses: Int

@@ -23,6 +23,7 @@ import VoxelTensor
 public struct LocalizationScores: Sendable, Codable, Equatable {
     /// The map's peak voxel `(d, h, w)` and its distance in mm to the nearest mask voxel (0 inside).
     public var peakVoxel: [Int]
+    /// See `peakVoxel`.
     public var peakDistanceMM: Double
     /// Pointing game at the tolerance.
     public var pointingHit: Bool
@@ -32,7 +33,9 @@ public struct LocalizationScores: Sendable, Codable, Equatable {
     public var rankAccuracy: Double
     /// IoU and Dice at each threshold, in the order given.
     public var thresholds: [Double]
+    /// IoU at each threshold.
     public var iou: [Double]
+    /// Dice at each threshold.
     public var dice: [Double]
     /// Lesion-level detection.
     public var lesions: LesionHits
@@ -42,12 +45,15 @@ public struct LocalizationScores: Sendable, Codable, Equatable {
 public struct LesionHits: Sendable, Codable, Equatable {
     /// Lesion labels found in the mask, ascending.
     public var labels: [Int]
+    /// Labels hit.
     public var hit: [Int]
+    /// Labels missed.
     public var missed: [Int]
     /// `hit.count / labels.count` (0 when there are no lesions).
     public var hitRate: Double
     /// Detection peaks `(d, h, w)` and how many of them hit no lesion.
     public var detections: [[Int]]
+    /// See `detections`.
     public var falsePositives: Int
 }
 
@@ -62,6 +68,7 @@ public struct LocalizationOptions: Sendable, Equatable {
     /// Threshold on the normalised map whose components are the lesion detections.
     public var lesionThreshold: Double = 0.5
 
+    /// The defaults: 1 mm voxels, no tolerance, thresholds 0.25, 0.5, 0.75, lesion threshold 0.5.
     public init() {}
 }
 
@@ -210,6 +217,7 @@ public struct Plausibility: Sendable, Codable, Equatable {
     public var outsideShare: Double
     /// Whether the share exceeds the threshold.
     public var flagged: Bool
+    /// The flag threshold.
     public var threshold: Double
 }
 

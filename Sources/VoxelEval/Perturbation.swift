@@ -28,6 +28,7 @@ public enum PerturbationKind: String, CaseIterable, Sendable, Codable {
 
 /// A perturbation function with its parameters (model-input units).
 public struct Perturbation: Sendable, Equatable, Codable {
+    /// Which perturbation.
     public var kind: PerturbationKind
     /// Standard deviation of `.noise`, in model-input units.
     public var noiseSigma: Float = 0.1
@@ -39,8 +40,10 @@ public struct Perturbation: Sendable, Equatable, Codable {
     public var seed: UInt64 = 0
     /// Gauss–Seidel sweeps per step and stopping change for `.road`.
     public var roadSweeps: Int = 64
+    /// See `roadSweeps`.
     public var roadTolerance: Double = 1e-4
 
+    /// A perturbation of `kind` with the default parameters.
     public init(_ kind: PerturbationKind = .noise) { self.kind = kind }
 }
 
@@ -110,20 +113,28 @@ public struct RegionPerturbationOptions: Sendable {
     public var regionEdge: Size3 = 4
     /// Steps L (regions perturbed); clamped to the number of regions.
     public var steps: Int = 100
+    /// The perturbation (default: noise, σ 0.1).
     public var perturbation = Perturbation(.noise)
+    /// The class probability (default) or logit.
     public var target: ScoreTarget = .probability
     /// The class to follow; nil: the predicted class on the unperturbed input.
     public var classIndex: Int?
 
+    /// The defaults: 4-voxel regions, 100 steps, noise, the class probability, the predicted class.
     public init() {}
 }
 
 /// MoRF and LeRF curves of one map and their AOPC.
 public struct PerturbationCurves: Sendable, Codable, Equatable {
+    /// The class followed, the score, and the perturbation.
     public var classIndex: Int
+    /// See `classIndex`.
     public var target: ScoreTarget
+    /// See `classIndex`.
     public var perturbation: PerturbationKind
+    /// The region edge in voxels (D, H, W) and the number of regions.
     public var regionEdge: [Int]
+    /// See `regionEdge`.
     public var regionCount: Int
     /// L, the number of perturbation steps.
     public var steps: Int
@@ -131,7 +142,9 @@ public struct PerturbationCurves: Sendable, Codable, Equatable {
     public var morf: [Float]
     /// `f(x⁽ᵏ⁾)` for k = 0...L, least relevant regions first.
     public var lerf: [Float]
+    /// AOPC of the MoRF curve.
     public var aopcMoRF: Double
+    /// AOPC of the LeRF curve.
     public var aopcLeRF: Double
     /// AOPC(MoRF) − AOPC(LeRF).
     public var aopcDifference: Double

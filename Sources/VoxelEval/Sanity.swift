@@ -26,8 +26,10 @@ public struct SanityOptions: Sendable {
     public var classIndex: Int?
     /// Target layers of the CAM methods (default: the explainer's).
     public var layers: [ValueID] = []
+    /// Options of the CAM methods.
     public var cam = CAMOptions()
 
+    /// The defaults: seed 0, threshold 0.5, every layer a step, the predicted class.
     public init() {}
 }
 
@@ -37,6 +39,7 @@ public struct SanityStep: Sendable, Codable, Equatable {
     public var randomizedLayers: Int
     /// The name (module path or node name) of the deepest layer randomised so far.
     public var lastLayer: String
+    /// Spearman ρ between this step's map and the original.
     public var spearman: Double
     /// nil when the map is smaller than the SSIM window.
     public var ssim: Double?
@@ -44,10 +47,15 @@ public struct SanityStep: Sendable, Codable, Equatable {
 
 /// The randomisation check of one method.
 public struct SanityResult: Sendable, Codable, Equatable {
+    /// The method and the class explained at every step.
     public var method: CAMMethod
+    /// See `method`.
     public var classIndex: Int
+    /// One entry per cumulative step, fewest random layers first.
     public var steps: [SanityStep]
+    /// Whether ρ at the last step is below `threshold`.
     public var passed: Bool
+    /// See `passed`.
     public var threshold: Double
 }
 

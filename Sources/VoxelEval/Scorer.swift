@@ -10,8 +10,11 @@ public enum ScoreTarget: String, CaseIterable, Sendable, Codable {
 
 /// An error of an evaluation: shapes that do not fit, bad options; the message names both.
 public struct EvalError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The one-line message.
     public var message: String
+    /// An error with `message`.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }
 

@@ -5,14 +5,21 @@ import VoxelIO
 
 /// One row of the evaluation table: a method's mean metrics over a group of scans.
 public struct MethodSummary: Codable, Sendable, Equatable {
+    /// The method's name.
     public var method: String
     /// "all", "correct", "wrong" (by the scans' labels) or "unlabelled".
     public var group: String
+    /// Scans in the group.
     public var scans: Int
+    /// Mean AOPC of MoRF, of LeRF, and of their difference.
     public var aopcMoRF: Double
+    /// See `aopcMoRF`.
     public var aopcLeRF: Double
+    /// See `aopcMoRF`.
     public var aopcDifference: Double
+    /// Mean deletion and insertion AUC.
     public var deletionAUC: Double
+    /// See `deletionAUC`.
     public var insertionAUC: Double
     /// Share of scans with a lesion mask where the pointing game hits (nil without masks).
     public var pointingGame: Double?
@@ -28,16 +35,23 @@ public struct MethodSummary: Codable, Sendable, Equatable {
 
 /// A method's mean MoRF and LeRF curves over all scans.
 public struct MeanCurves: Codable, Sendable, Equatable {
+    /// The method, the scans averaged, and the mean curves (k = 0...L).
     public var method: String
+    /// See `method`.
     public var scans: Int
+    /// See `method`.
     public var morf: [Double]
+    /// See `method`.
     public var lerf: [Double]
 }
 
 /// The evaluation's summary: the table per method and group, and the mean curves.
 public struct EvaluationSummary: Codable, Sendable {
+    /// The table, by method then group.
     public var rows: [MethodSummary]
+    /// Mean curves per method.
     public var curves: [MeanCurves]
+    /// Scans evaluated (or resumed).
     public var scans: Int
 
     /// The table as Markdown.

@@ -8,7 +8,9 @@ import VoxelTensor
 
 /// What `voxplain evaluate` is asked to do.
 public struct EvaluateRequest: Sendable {
+    /// The methods to evaluate.
     public var methods: [CAMMethod]
+    /// DIR: per-scan JSON in DIR/scans, the tables and curves in DIR.
     public var outputDirectory: String
     /// Target layers by name (default from the card or the last 3D feature map).
     public var layers: [String] = []
@@ -20,6 +22,7 @@ public struct EvaluateRequest: Sendable {
     public var target: ScoreTarget = .probability
     /// Deletion/insertion steps and baseline.
     public var deletionSteps = 100
+    /// See `deletionSteps`.
     public var baseline: Baseline = .constant(0)
     /// Localisation options (spacing is set per scan from the model grid).
     public var localization = LocalizationOptions()
@@ -27,6 +30,7 @@ public struct EvaluateRequest: Sendable {
     public var plausibilityThreshold = 0.2
     /// Run the cascading randomisation check on the first `sanityScans` scans (0: never).
     public var sanityScans = 1
+    /// Options of the randomisation check (3 checkpoints by default).
     public var sanity = SanityOptions()
     public var memoryBudget = 1 << 30
     public var cam = CAMOptions()
