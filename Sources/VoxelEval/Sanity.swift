@@ -11,7 +11,8 @@ import VoxelTensor
 // only when every edge has at least 11 voxels). A method passes when its map no longer resembles the
 // original once the model is fully randomised: ρ at the last step below `passThreshold` (default 0.5).
 // A method whose map stays similar after the weights that produced it are gone does not explain the
-// model.
+// model. When the original map is constant (all zero after a ReLU, say) the check is degenerate: it is
+// flagged and not counted as a pass.
 
 /// Options of the cascading randomisation check.
 public struct SanityOptions: Sendable {
@@ -53,8 +54,11 @@ public struct SanityResult: Sendable, Codable, Equatable {
     public var classIndex: Int
     /// One entry per cumulative step, fewest random layers first.
     public var steps: [SanityStep]
-    /// Whether ρ at the last step is below `threshold`.
+    /// Whether ρ at the last step is below `threshold` (false when `degenerate`).
     public var passed: Bool
+    /// True when the original map is constant (e.g. all zero after the ReLU): no similarity can fall,
+    /// so the check says nothing about the method and is not counted as passed.
+    public var degenerate: Bool
     /// See `passed`.
     public var threshold: Double
 }
@@ -99,7 +103,10 @@ public func cascadingRandomization(graph: Graph, input: Tensor, methods: [CAMMet
         }
     }
     return methods.indices.map { m in
-        SanityResult(method: methods[m], classIndex: classIndex, steps: steps[m],
-                     passed: (steps[m].last?.spearman ?? 1) < options.passThreshold, threshold: options.passThreshold)
+        let map = original[m].map.scalars
+        let degenerate = map.allSatisfy { $0 == map[0] }
+        return SanityResult(method: methods[m], classIndex: classIndex, steps: steps[m],
+                            passed: !degenerate && (steps[m].last?.spearman ?? 1) < options.passThreshold,
+                            degenerate: degenerate, threshold: options.passThreshold)
     }
 }

@@ -27,7 +27,8 @@ public struct MethodSummary: Codable, Sendable, Equatable {
     public var energyInside: Double?
     /// Mean lesion-level hit rate over scans with masks.
     public var lesionHitRate: Double?
-    /// Share of sanity-checked scans where the method passes (nil when none was checked).
+    /// Share of sanity-checked scans where the method passes (nil when none was checked; scans whose
+    /// original map is constant are not counted).
     public var sanityPass: Double?
     /// Share of scans with a body mask whose map is flagged as implausible.
     public var implausible: Double?
@@ -132,7 +133,7 @@ struct EvaluationAggregate {
                     s.energy += l.energyInside
                     s.lesionRate += l.lesions.hitRate
                 }
-                if let q = e.sanity { s.sanityScans += 1; s.sanityPassed += q.passed ? 1 : 0 }
+                if let q = e.sanity, !q.degenerate { s.sanityScans += 1; s.sanityPassed += q.passed ? 1 : 0 }
                 if let p = e.plausibility { s.bodies += 1; s.flagged += p.flagged ? 1 : 0 }
                 sums["\(e.method.rawValue)/\(g)"] = s
             }
