@@ -94,7 +94,15 @@ struct EvaluateCommand: ParsableCommand {
             request.sanityScans = sanityScans
             request.memoryBudget = try parseByteSize(memoryBudget, option: "--memory-budget")
             request.preprocessing = try preprocessing.request()
-            request.progress = Progress.reporter()
+            if let passes = Progress.reporter() {
+                request.progress = { what, done, total in
+                    if what == "scan" {
+                        FileHandle.standardError.write(Data("\rscan \(min(done + 1, total))/\(total)\(done == total ? " done\n" : "")".utf8))
+                    } else {
+                        passes(what, done, total)
+                    }
+                }
+            }
             let items = try EvaluationItem.readList(data)
             let m = try preprocessing.loadModel(model, request: request.preprocessing)
             let summary = try EvaluatePipeline.run(model: m, items: items, request: request)
