@@ -65,8 +65,9 @@ let package = Package(
         .target(name: "VoxelRender", dependencies: ["CPNG", "VoxelIO"], swiftSettings: plainSettings),
         // Floor 3: explanations.
         .target(name: "VoxelCAM", dependencies: ["VoxelNN", "VoxelTensor"], swiftSettings: computeSettings),
+        .target(name: "VoxelEval", dependencies: ["VoxelNN", "VoxelTensor", "VoxelCAM"], swiftSettings: computeSettings),
         // Floor 4: the pipeline.
-        .target(name: "Voxplain", dependencies: ["VoxelIO", "VoxelTensor", "VoxelNN", "VoxelCAM", "NIfTI", "VoxelRender"], swiftSettings: computeSettings),
+        .target(name: "Voxplain", dependencies: ["VoxelIO", "VoxelTensor", "VoxelNN", "VoxelCAM", "VoxelEval", "NIfTI", "VoxelRender"], swiftSettings: computeSettings),
         // Floor 5: the command-line tool (no logic).
         .executableTarget(
             name: "voxplain",
@@ -80,6 +81,8 @@ let package = Package(
         .testTarget(name: "VoxelNNTests", dependencies: ["VoxelNN", "_TestSupport"],
                     swiftSettings: plainSettings),
         .testTarget(name: "VoxelCAMTests", dependencies: ["VoxelCAM", "VoxelNN", "_TestSupport"],
+                    swiftSettings: plainSettings),
+        .testTarget(name: "VoxelEvalTests", dependencies: ["VoxelEval", "VoxelCAM", "VoxelNN", "_TestSupport"],
                     swiftSettings: plainSettings),
         .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "_TestSupport"], swiftSettings: plainSettings),
         .testTarget(name: "VoxelRenderTests", dependencies: ["VoxelRender", "CPNG", "_TestSupport"],

@@ -228,3 +228,33 @@ func trilinear(_ src: SharedConstPointer<Float>, _ size: SIMD3<Int>, _ p: SIMD3<
     let c0 = c00 * (1 - t.y) + c01 * t.y, c1 = c10 * (1 - t.y) + c11 * t.y
     return Float(c0 * (1 - t.x) + c1 * t.x)
 }
+
+extension ModelInput {
+    /// A label volume on the scan's grid (a lesion, body or lung mask) carried onto the model input's
+    /// grid by nearest neighbour, through the same resampling and crop as the scan: each model voxel
+    /// takes the label of the scan voxel nearest its centre (`mapping.scanVoxel`, half-pixel centres),
+    /// and 0 outside the scan.
+    /// - Parameter volume: on the scan's grid (same dims); `name` names it in errors.
+    /// - Returns: `[D, H, W]` labels on the model input's grid.
+    /// - Throws: `VoxplainError` when the grids differ.
+    public func labelsOnModelGrid(_ volume: Volume, name: String) throws -> Tensor {
+        guard volume.dims == scanDims else {
+            throw VoxplainError("\(name): the mask's grid \(volume.dims) differs from the scan's \(scanDims)")
+        }
+        let size = Array(tensor.shape[2...])
+        let dims = scanDims, mapping = self.mapping
+        return Tensor(shape: size) { out in
+            var o = 0
+            for d in 0..<size[0] { for h in 0..<size[1] { for w in 0..<size[2] {
+                let s = mapping.scanVoxel(SIMD3(Double(d), Double(h), Double(w)))
+                let i = Int(s.x.rounded()), j = Int(s.y.rounded()), k = Int(s.z.rounded())
+                let inside = i >= 0 && i < dims.i && j >= 0 && j < dims.j && k >= 0 && k < dims.k
+                out[o] = inside ? volume.voxels[i + dims.i * (j + dims.j * k)] : 0
+                o += 1
+            } } }
+        }
+    }
+
+    /// The model grid's voxel size in mm along (D, H, W), from the scan's spacing and the resampling.
+    public func modelSpacing(scanSpacing: SIMD3<Double>) -> SIMD3<Double> { scanSpacing * mapping.scale }
+}

@@ -3,6 +3,7 @@
 @_exported import VoxelNN
 @_exported import VoxelCAM
 @_exported import VoxelRender
+@_exported import VoxelEval
 
 /// Voxplain's version, recorded in every report.
 public enum VoxplainInfo {

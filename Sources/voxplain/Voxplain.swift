@@ -10,6 +10,6 @@ struct VoxplainCommand: ParsableCommand {
         subcommands: [
             DemoCommand.self, InspectCommand.self, PhantomCommand.self, ViewCommand.self, LayersCommand.self,
             PredictCommand.self, ExplainCommand.self, MontageCommand.self, LesionsCommand.self,
-            HRCAMFitCommand.self, ConvertCommand.self, BenchCommand.self,
+            EvaluateCommand.self, HRCAMFitCommand.self, ConvertCommand.self, BenchCommand.self,
         ])
 }

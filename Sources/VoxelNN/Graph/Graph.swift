@@ -92,6 +92,12 @@ public struct Graph: Sendable {
     /// Replaces the node list (used by graph passes); the nodes must stay in topological order.
     mutating func replaceNodes(_ newNodes: [Node]) { nodes = newNodes }
 
+    /// Replaces a constant's tensor with one of the same shape (used by graph passes).
+    mutating func replaceConstant(_ id: ValueID, with tensor: Tensor) {
+        precondition(constants[id]?.shape == tensor.shape, "replaceConstant: shape must be kept")
+        constants[id] = tensor
+    }
+
     /// The node that writes each value (nil for the input).
     public var producers: [Int?] {
         var p = [Int?](repeating: nil, count: values.count)
