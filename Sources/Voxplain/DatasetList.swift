@@ -24,7 +24,9 @@ public struct DatasetList: Sendable {
         }
         let lines = text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline)
             .map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty && !$0.hasPrefix("#") }
-        guard let header = lines.first.map(DatasetList.fields) else { throw VoxplainError("\(path): the list is empty") }
+        guard let header = lines.first.map({ DatasetList.fields($0).map { $0.lowercased() } }) else {
+            throw VoxplainError("\(path): the list is empty (expected a header such as scan,mask,label)")
+        }
         guard let scanColumn = header.firstIndex(of: "scan") else {
             throw VoxplainError("\(path): the header \(header) has no 'scan' column")
         }
@@ -35,10 +37,13 @@ public struct DatasetList: Sendable {
             guard f.count == header.count else {
                 throw VoxplainError("\(path): line \(n + 2) has \(f.count) fields, the header has \(header.count)")
             }
+            guard let scan = Optional(f[scanColumn]), !scan.isEmpty else {
+                throw VoxplainError("\(path): line \(n + 2) has no scan")
+            }
             let byName = Dictionary(zip(header, f), uniquingKeysWith: { a, _ in a })
             let mask = byName["mask"].flatMap { $0.isEmpty ? nil : resolve($0) }
             let label = byName["label"].flatMap { $0.isEmpty ? nil : $0 }
-            return Row(scan: resolve(f[scanColumn]), mask: mask, label: label, fields: byName)
+            return Row(scan: resolve(scan), mask: mask, label: label, fields: byName)
         }
         guard !rows.isEmpty else { throw VoxplainError("\(path): the list has a header but no scans") }
     }

@@ -61,32 +61,12 @@ public struct EvaluationItem: Sendable, Equatable {
     /// relative paths are taken from the CSV's folder.
     /// - Throws: `VoxplainError` naming the file and line.
     public static func readList(_ path: String) throws -> [EvaluationItem] {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw VoxplainError("\(path): cannot read the data list (\(error.localizedDescription))")
-        }
+        let list = try DatasetList(path: path)
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
-        let lines = text.split(whereSeparator: \.isNewline).map { String($0) }.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
-        guard let header = lines.first else { throw VoxplainError("\(path): the data list is empty (expected a header scan,mask,label)") }
-        let names = header.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        guard let scanColumn = names.firstIndex(of: "scan") else {
-            throw VoxplainError("\(path): the header '\(header)' has no 'scan' column (expected scan,mask,label)")
+        return list.rows.map { row in
+            let body = row.fields["body"].flatMap { $0.isEmpty ? nil : ($0.hasPrefix("/") ? $0 : folder.appendingPathComponent($0).path) }
+            return EvaluationItem(scan: row.scan, mask: row.mask, body: body, label: row.label)
         }
-        let column = { (n: String) in names.firstIndex(of: n) }
-        func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : folder.appendingPathComponent(p).path }
-        var items: [EvaluationItem] = []
-        for (n, line) in lines.enumerated().dropFirst() {
-            let f = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard f.count == names.count else {
-                throw VoxplainError("\(path): line \(n + 1) has \(f.count) fields, the header has \(names.count)")
-            }
-            let value = { (c: Int?) -> String? in c.flatMap { f[$0].isEmpty ? nil : f[$0] } }
-            guard let scan = value(scanColumn) else { throw VoxplainError("\(path): line \(n + 1) has no scan") }
-            items.append(EvaluationItem(scan: resolve(scan), mask: value(column("mask")).map(resolve),
-                                        body: value(column("body")).map(resolve), label: value(column("label"))))
-        }
-        guard !items.isEmpty else { throw VoxplainError("\(path): the data list has a header but no scans") }
-        return items
     }
 }
 
