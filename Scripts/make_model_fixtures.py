@@ -124,6 +124,11 @@ def main():
         torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, input_names=["image"],
                           output_names=["logits"], dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
         exports = [("legacy", path)]
+        if name in ("oddops", "resnet"):  # the oldest opset Voxplain reads: attribute forms of Clip/Squeeze/Reduce*
+            p11 = os.path.join(OUT, f"{name}_opset11.onnx")
+            torch.onnx.export(model, (x,), p11, dynamo=False, opset_version=11, input_names=["image"],
+                              output_names=["logits"], dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+            exports.append(("legacy11", p11))
         try:
             dpath = os.path.join(OUT, f"{name}_dynamo.onnx")
             prog = torch.onnx.export(model, (x,), dynamo=True, input_names=["image"], output_names=["logits"],
@@ -157,6 +162,7 @@ def main():
 
 def write_conv2d_fixture():
     """A 2D model (4D input), which Voxplain must refuse with a clear error: Tests/Fixtures/models/conv2d.onnx."""
+    torch.manual_seed(0)
     m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2)).eval()
     torch.onnx.export(m, (torch.zeros(1, 1, 8, 8),), os.path.join(OUT, "conv2d.onnx"), dynamo=False, opset_version=17,
                       input_names=["image"], output_names=["logits"])

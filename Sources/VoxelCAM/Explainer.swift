@@ -129,4 +129,13 @@ public struct CAMExplainer: Sendable {
         }
         return (maps, Float(bias))
     }
+
+    /// How many inputs one batched forward pass may hold within `budget` bytes: each sample costs the
+    /// graph's peak live activations plus three input-sized buffers (the mask or occluded copy, the
+    /// masked input, and the batch being assembled), and 15% of the budget is kept for the rest of
+    /// the process (weights, the capture, maps).
+    static func batchSize(_ count: Int, fused: Graph, input: Tensor, budget: Int) -> Int {
+        let perSample = fused.peakActivationBytes + 3 * 4 * input.count
+        return max(1, min(count, (budget / 100 * 85) / max(perSample, 1)))
+    }
 }

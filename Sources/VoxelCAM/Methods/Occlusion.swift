@@ -19,8 +19,7 @@ extension CAMExplainer {
         }
         var positions: [[Int]] = []
         for d in starts(size[0]) { for h in starts(size[1]) { for w in starts(size[2]) { positions.append([d, h, w]) } } }
-        let perSample = fused.peakActivationBytes + 4 * x.count
-        let batch = max(1, min(positions.count, options.memoryBudget / max(perSample, 1)))
+        let batch = CAMExplainer.batchSize(positions.count, fused: fused, input: x, budget: options.memoryBudget)
         var sum = [Float](repeating: 0, count: size.product), count = [Float](repeating: 0, count: size.product)
         let plane = size.product
         for start in stride(from: 0, to: positions.count, by: batch) {

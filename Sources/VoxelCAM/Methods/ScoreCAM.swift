@@ -33,8 +33,7 @@ extension CAMExplainer {
             guard top > 0 else { throw CAMError("--topk must be positive, got \(top)") }
             channels = Array(channels.sorted { variances[$0] > variances[$1] }.prefix(top)).sorted()
         }
-        let perSample = fused.peakActivationBytes + 4 * x.count
-        let batch = max(1, min(channels.count, options.memoryBudget / max(perSample, 1)))
+        let batch = CAMExplainer.batchSize(channels.count, fused: fused, input: x, budget: options.memoryBudget)
         var gains = [Float](repeating: -.infinity, count: k)
         var done = 0
         for start in stride(from: 0, to: channels.count, by: batch) {
