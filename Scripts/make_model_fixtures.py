@@ -168,6 +168,24 @@ def write_conv2d_fixture():
                       input_names=["image"], output_names=["logits"])
 
 
+def write_two_heads_fixture():
+    """A model with two outputs (malignancy: 2 classes, texture: 3), for --output: twoheads.onnx."""
+    torch.manual_seed(0)
+
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.a, self.b = nn.Conv3d(1, 4, 3, padding=1), nn.Linear(4, 2), nn.Linear(4, 3)
+
+        def forward(self, x):
+            f = torch.relu(self.conv(x)).mean(dim=(2, 3, 4))
+            return self.a(f), self.b(f)
+
+    torch.onnx.export(TwoHeads().eval(), (torch.zeros(1, 1, 12, 12, 12),), os.path.join(OUT, "twoheads.onnx"), dynamo=False,
+                      opset_version=17, input_names=["image"], output_names=["malignancy", "texture"])
+
+
 if __name__ == "__main__":
     main()
     write_conv2d_fixture()
+    write_two_heads_fixture()

@@ -27,6 +27,8 @@ public struct ExplainRequest: Sendable {
     public var montage: MontageOptions? = MontageOptions()
     /// The heat threshold of the lesion tables.
     public var lesionThreshold: Float = 0.5
+    /// For a model with several outputs, the one whose class scores are explained (by ONNX name).
+    public var output: String?
 
     public init(methods: [CAMMethod], outputDirectory: String) {
         self.methods = methods
@@ -125,13 +127,13 @@ public enum ExplainPipeline {
         timings["preprocess"] = seconds(clock.now - start)
 
         start = clock.now
-        let predictions = try inputs.map { try model.predict($0) }
+        let predictions = try inputs.map { try model.predict($0, output: request.output) }
         let prediction = predictions[0]
         timings["predict"] = seconds(clock.now - start)
         let classIndex = try model.classIndex(request.classSpec, logits: prediction.logits)
 
         let graph = model.graph
-        let explainer = CAMExplainer(graph: graph)
+        let explainer = CAMExplainer(graph: graph, output: try model.outputIndex(request.output))
         let layerNames = request.layers.isEmpty ? (model.card.layers?.default.map { [$0] } ?? []) : request.layers
         let layers = try layerNames.map { try graph.value(named: $0) }
         let hrcamLayers = try model.card.layers?.hrcam.map { try $0.map { try graph.value(named: $0) } }

@@ -80,11 +80,24 @@ extension LoadedModel {
         return try pre.apply(to: scan, scanName: scanName)
     }
 
-    /// Runs the model on a prepared input and returns its first output's first row as a prediction.
-    public func predict(_ input: ModelInput) throws -> Prediction {
-        let out = try graph.fused().run(input.tensor).outputs[0]
+    /// The index in `graph.outputs` of the output named `name` (an ONNX output name); 0 for nil.
+    /// - Throws: `VoxplainError` listing the model's outputs when none has that name.
+    public func outputIndex(_ name: String?) throws -> Int {
+        guard let name else { return 0 }
+        let names = graph.outputs.map { graph.values[$0].name }
+        guard let i = names.firstIndex(of: name) else {
+            throw VoxplainError("--output \(name): the model's outputs are \(names.joined(separator: ", "))")
+        }
+        return i
+    }
+
+    /// Runs the model on a prepared input and returns one output's first row (the first output unless
+    /// `output` names another) as a prediction.
+    public func predict(_ input: ModelInput, output: String? = nil) throws -> Prediction {
+        let index = try outputIndex(output)
+        let out = try graph.fused().run(input.tensor).outputs[index]
         guard out.rank == 2, out.shape[0] == 1 else {
-            throw VoxplainError("\(path): the first output has shape \(out.shape); a classifier gives [1, classes]")
+            throw VoxplainError("\(path): output '\(graph.values[graph.outputs[index]].name)' has shape \(out.shape); a classifier gives [1, classes]")
         }
         let logits = out.scalars
         let probs = softmaxRow(logits)

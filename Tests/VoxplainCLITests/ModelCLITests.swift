@@ -93,3 +93,50 @@ extension ModelCLITests {
         try cli.expectFailure(["convert", Self.resnet, dir + "/m.json"], naming: "m.json", "must end in .voxplain.json")
     }
 }
+
+extension ModelCLITests {
+    /// A model with two heads: `--output` picks the one explained, by its ONNX output name.
+    @Test func outputsAreChosenByName() throws {
+        let dir = try CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ct = try Self.phantom(dir)
+        let model = fixturesDirectory.appendingPathComponent("models/twoheads.onnx").path
+        let a = try CLITests.run(["predict", model, ct, "--json"] + Self.prep)
+        let b = try CLITests.run(["predict", model, ct, "--json", "--output", "texture"] + Self.prep)
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr)\(b.stderr)")
+        let na = (try JSONSerialization.jsonObject(with: Data(a.stdout.utf8)) as! [String: Any])["logits"] as! [Double]
+        let nb = (try JSONSerialization.jsonObject(with: Data(b.stdout.utf8)) as! [String: Any])["logits"] as! [Double]
+        #expect(na.count == 2 && nb.count == 3)
+        let e = try CLITests.run(["explain", model, ct, "--output", "texture", "--class", "2", "--method", "gradcam", "--no-montage", "--out", dir + "/m"] + Self.prep)
+        #expect(e.status == 0, "\(e.stderr)")
+        try cli.expectFailure(["predict", model, ct, "--output", "size"] + Self.prep, naming: "--output", "malignancy, texture")
+    }
+}
+
+extension ModelCLITests {
+    /// hrcam-fit on a labelled list writes MODEL.hrcam.json beside the model, and explain then runs
+    /// the fitted form; a list without labels, or of one class, is refused.
+    @Test func hrcamFitThenExplain() throws {
+        let dir = try CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = dir + "/m.onnx"
+        try FileManager.default.copyItem(atPath: Self.resnet, toPath: model)
+        var csv = "scan,label\n"
+        for i in 0..<6 {
+            let r = try CLITests.run(["phantom", dir + "/p\(i).nii.gz", "--nodules", "\(i % 2 + 1)", "--seed", "\(40 + i)", "--size", "64,64,48"])
+            #expect(r.status == 0, "\(r.stderr)")
+            csv += "p\(i).nii.gz,\(i % 2)\n"
+        }
+        try csv.write(toFile: dir + "/list.csv", atomically: true, encoding: .utf8)
+        let fit = try CLITests.run(["hrcam-fit", model, "--data", dir + "/list.csv"] + Self.prep)
+        #expect(fit.status == 0, "\(fit.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/m.hrcam.json"))
+        let e = try CLITests.run(["explain", model, dir + "/p0.nii.gz", "--method", "hrcam", "--no-montage", "--out", dir + "/maps", "--json"] + Self.prep)
+        #expect(e.status == 0, "\(e.stderr)")
+        #expect(e.stdout.contains("\"form\" : \"fitted\""))
+        try "scan,label\np0.nii.gz,1\np1.nii.gz,1\n".write(toFile: dir + "/one.csv", atomically: true, encoding: .utf8)
+        try cli.expectFailure(["hrcam-fit", model, "--data", dir + "/one.csv"] + Self.prep, naming: "hrcam-fit", "two classes")
+        try "scan\np0.nii.gz\n".write(toFile: dir + "/nolabel.csv", atomically: true, encoding: .utf8)
+        try cli.expectFailure(["hrcam-fit", model, "--data", dir + "/nolabel.csv"] + Self.prep, naming: "nolabel.csv", "no label")
+    }
+}

@@ -58,6 +58,9 @@ struct ExplainCommand: ParsableCommand {
     @Flag(name: .customLong("no-montage"), help: "Write no PNG montages.")
     var noMontage = false
 
+    @Option(help: "For a model with several outputs: the output to use, by its ONNX name (default: the first).")
+    var output: String?
+
     @OptionGroup var preprocessing: PreprocessingOptions
 
     @Flag(help: "Print the report as JSON.")
@@ -76,6 +79,7 @@ struct ExplainCommand: ParsableCommand {
             request.cam.progress = Progress.reporter()
             if let candidates { request.candidates = try Candidate.read(candidates, series: series) }
             request.truthPath = truth
+            request.output = output
             request.lesionThreshold = lesionThreshold
             if noMontage { request.montage = nil }
             let m = try preprocessing.loadModel(model, request: request.preprocessing)

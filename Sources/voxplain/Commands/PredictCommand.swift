@@ -16,6 +16,9 @@ struct PredictCommand: ParsableCommand {
     @Argument(help: "The scan (.nii or .nii.gz).")
     var scan: String
 
+    @Option(help: "For a model with several outputs: the output to use, by its ONNX name (default: the first).")
+    var output: String?
+
     @OptionGroup var preprocessing: PreprocessingOptions
 
     @Flag(help: "Print JSON.")
@@ -27,7 +30,7 @@ struct PredictCommand: ParsableCommand {
             let request = try preprocessing.request()
             let m = try preprocessing.loadModel(model, request: request)
             let volume = try NIfTIFile.read(scan, volume: preprocessing.volume)
-            let p = try m.predict(try m.input(for: volume, scanName: scan, request: request))
+            let p = try m.predict(try m.input(for: volume, scanName: scan, request: request), output: output)
             if json {
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.sortedKeys]
