@@ -45,27 +45,38 @@ public struct EvaluateRequest: Sendable {
     }
 }
 
-/// One row of the data list: a scan, an optional lesion mask, body mask and true label.
+/// One row of the data list: a scan, an optional lesion mask, body mask and true label, and an optional
+/// candidate point (world mm, RAS+; LPS with `--lps`) to centre the model input on, for patch models.
 public struct EvaluationItem: Sendable, Equatable {
     public var scan: String
     public var mask: String?
     public var body: String?
     public var label: String?
+    public var center: [Double]?
 
     /// An item of a data list; paths as given.
-    public init(scan: String, mask: String? = nil, body: String? = nil, label: String? = nil) {
-        self.scan = scan; self.mask = mask; self.body = body; self.label = label
+    public init(scan: String, mask: String? = nil, body: String? = nil, label: String? = nil, center: [Double]? = nil) {
+        self.scan = scan; self.mask = mask; self.body = body; self.label = label; self.center = center
     }
 
-    /// Reads a CSV with header `scan,mask,label` (mask, label and an extra `body` column optional);
+    /// Reads a CSV with header `scan,mask,label` (mask, label, a `body` column and a candidate point
+    /// `coordX,coordY,coordZ` optional; a scan may appear on several rows, one per point);
     /// relative paths are taken from the CSV's folder.
     /// - Throws: `VoxplainError` naming the file and line.
     public static func readList(_ path: String) throws -> [EvaluationItem] {
         let list = try DatasetList(path: path)
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
-        return list.rows.map { row in
+        return try list.rows.enumerated().map { n, row in
             let body = row.fields["body"].flatMap { $0.isEmpty ? nil : ($0.hasPrefix("/") ? $0 : folder.appendingPathComponent($0).path) }
-            return EvaluationItem(scan: row.scan, mask: row.mask, body: body, label: row.label)
+            let coords = ["coordx", "coordy", "coordz"].map { row.fields[$0] ?? "" }
+            var center: [Double]? = nil
+            if coords.contains(where: { !$0.isEmpty }) {
+                guard let c = coords.map(Double.init) as? [Double], c.allSatisfy(\.isFinite) else {
+                    throw VoxplainError("\(path): line \(n + 2): coordX,coordY,coordZ \(coords) are not three numbers")
+                }
+                center = c
+            }
+            return EvaluationItem(scan: row.scan, mask: row.mask, body: body, label: row.label, center: center)
         }
     }
 }
@@ -144,7 +155,9 @@ public enum EvaluatePipeline {
                          request: EvaluateRequest) throws -> ScanEvaluation {
         let clock = ContinuousClock(), start = clock.now
         let scan = try NIfTIFile.read(item.scan, volume: nil)
-        let input = try model.input(for: scan, scanName: item.scan, request: request.preprocessing)
+        var preprocessing = request.preprocessing
+        if let c = item.center { preprocessing.centerWorld = c; preprocessing.centerVoxel = nil }
+        let input = try model.input(for: scan, scanName: item.scan, request: preprocessing)
         let x = input.tensor
         let logits = try scorer.logits(x)
         let probs = softmaxRow(logits)
