@@ -1,4 +1,5 @@
 import Foundation
+import VoxelRender
 import VoxelCAM
 import VoxelEval
 import VoxelIO
@@ -85,9 +86,22 @@ public struct EvaluationSummary: Codable, Sendable {
         return s
     }
 
-    /// Writes summary.json, summary.csv, summary.md and curves.csv into `dir`.
+    /// The mean MoRF (solid) and LeRF (dashed) curves of every method on shared axes.
+    public func curvesPlot() throws -> Image {
+        var series: [LinePlot.Series] = []
+        for (k, c) in curves.enumerated() {
+            let color = LinePlot.palette[k % LinePlot.palette.count]
+            series.append(.init(name: "\(c.method) MoRF", values: c.morf, color: color))
+            series.append(.init(name: "\(c.method) LeRF", values: c.lerf, color: color, dashed: true))
+        }
+        return try LinePlot(title: "Mean perturbation curves (\(curves.first?.scans ?? 0) scans)",
+                            xLabel: "regions perturbed", yLabel: "class score", series: series).render()
+    }
+
+    /// Writes summary.json, summary.csv, summary.md, curves.csv and curves.png into `dir`.
     public func write(to dir: URL) throws {
         try EvaluatePipeline.write(self, to: dir.appendingPathComponent("summary.json"))
+        if !curves.isEmpty { try curvesPlot().writePNG(to: dir.appendingPathComponent("curves.png").path) }
         for (name, text) in [("summary.csv", csv), ("summary.md", markdown), ("curves.csv", curvesCSV)] {
             let url = dir.appendingPathComponent(name)
             do { try AtomicFile.write(Data(text.utf8), to: url) } catch let f as AtomicFile.Failure {

@@ -25,7 +25,7 @@ import _TestSupport
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.hasPrefix("| method | group | scans | AOPC MoRF"))
         #expect(r.stdout.contains("| gradcam | all | 2 |") && r.stdout.contains("| layercam | all | 2 |"))
-        for f in ["summary.csv", "summary.json", "summary.md", "curves.csv", "scans/ct1.json", "scans/ct2.json"] {
+        for f in ["summary.csv", "summary.json", "summary.md", "curves.csv", "curves.png", "scans/ct1.json", "scans/ct2.json"] {
             #expect(FileManager.default.fileExists(atPath: dir + "/eval/" + f), "\(f) missing")
         }
         let scan = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/eval/scans/ct1.json"))) as! [String: Any]
