@@ -35,18 +35,7 @@ struct MontageCommand: ParsableCommand {
     @Option(help: "Number of slices for --slices auto.")
     var count: Int = 8
 
-    @Option(help: ArgumentHelp("lung, mediastinum, bone, brain, W,L or pLO,HI (default: lung for CT, p1,99 otherwise).",
-                               valueName: "window"))
-    var window: String?
-
-    @Option(help: ArgumentHelp("Colormap: \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "name"))
-    var cmap: String = "inferno"
-
-    @Option(help: "Opacity of the heat colours (0 to 1).")
-    var alpha: Float = 0.4
-
-    @Option(help: "Heat below this fraction of the scale gets no colour (0 to 1).")
-    var threshold: Float = 0.2
+    @OptionGroup var display: DisplayOptions
 
     @Option(help: "A truth label mask: lesion outlines in green, and slices through them.")
     var truth: String?
@@ -62,13 +51,12 @@ struct MontageCommand: ParsableCommand {
             var o = MontageOptions()
             o.view = axis
             o.count = count
-            o.colormap = try Colormap(parsing: cmap)
-            o.window = try window.map(WindowSpec.init(parsing:))
-            o.alpha = alpha
-            o.threshold = threshold
+            (o.window, o.colormap) = try display.parsed()
+            o.alpha = display.alpha
+            o.threshold = display.threshold
             o.tilePixels = tile
             o.columns = columns
-            _ = try OverlayStyle(colormap: o.colormap, alpha: alpha, threshold: threshold)   // option checks before reading files
+            _ = try OverlayStyle(colormap: o.colormap, alpha: display.alpha, threshold: display.threshold)   // option checks before reading files
             if slices.lowercased() != "auto" {
                 let parts = slices.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
                 guard !parts.isEmpty, let list = parts as? [Int] else {

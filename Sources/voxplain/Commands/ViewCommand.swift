@@ -29,17 +29,7 @@ struct ViewCommand: ParsableCommand {
     @Option(help: "The slice (default: through the hottest voxel, else the middle).")
     var slice: Int?
 
-    @Option(help: ArgumentHelp("lung, mediastinum, bone, brain, W,L or pLO,HI.", valueName: "window"))
-    var window: String?
-
-    @Option(help: ArgumentHelp("Colormap: \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "name"))
-    var cmap: String = "inferno"
-
-    @Option(help: "Opacity of the heat colours (0 to 1).")
-    var alpha: Float = 0.4
-
-    @Option(help: "Heat below this fraction of the scale gets no colour (0 to 1).")
-    var threshold: Float = 0.2
+    @OptionGroup var display: DisplayOptions
 
     @Option(help: "Width in characters.")
     var width: Int?
@@ -50,10 +40,9 @@ struct ViewCommand: ParsableCommand {
             var o = ViewOptions()
             o.axis = axis
             o.slice = slice
-            o.window = try window.map(WindowSpec.init(parsing:))
-            o.colormap = try Colormap(parsing: cmap)
-            o.alpha = alpha
-            o.threshold = threshold
+            (o.window, o.colormap) = try display.parsed()
+            o.alpha = display.alpha
+            o.threshold = display.threshold
             var viewer = try SliceView.viewer(scanPath: scan, overlayPath: overlay, options: o)
             if TerminalView.isTerminal(0) && TerminalView.isTerminal(1) {
                 try viewer.runInteractive(columns: width)
