@@ -101,11 +101,6 @@ public enum ExplainPipeline {
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
         guard !request.methods.isEmpty else { throw VoxplainError("--method: give at least one method") }
         let outDir = URL(fileURLWithPath: request.outputDirectory)
-        do {
-            try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        } catch {
-            throw VoxplainError("\(request.outputDirectory): cannot create the output folder (\(error.localizedDescription))")
-        }
         var start = clock.now
         let scan = try NIfTIFile.read(scanPath, volume: volume)
         let truth = try request.truthPath.map { try NIfTIFile.read($0) }
@@ -125,6 +120,12 @@ public enum ExplainPipeline {
         let inputs = try requests.map { try model.input(for: scan, scanName: scanPath, request: $0) }
         let pre = try requests[0].resolve(model: model, scan: scan, scanName: scanPath)
         timings["preprocess"] = seconds(clock.now - start)
+        // The folder is made only once the inputs are known to be good, so a failed run leaves nothing.
+        do {
+            try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
+        } catch {
+            throw VoxplainError("\(request.outputDirectory): cannot create the output folder (\(error.localizedDescription))")
+        }
 
         start = clock.now
         let predictions = try inputs.map { try model.predict($0, output: request.output) }

@@ -114,7 +114,9 @@ extension Preprocessing {
             resampled = (0..<3).map { max(1, Int((Double(n[$0]) * s[$0] / spacing[$0]).rounded())) }
         }
         let f = SIMD3<Double>((0..<3).map { Double(n[$0]) / Double(resampled[$0]) })
-        var x = try Tensor(shape: [1, 1] + n, scalars: Volume.dhw(intensity.apply(scan.voxels), dims: scan.dims))
+        var transformed = scan
+        transformed.voxels = intensity.apply(scan.voxels)
+        var x = try Tensor(shape: [1, 1] + n, scalars: transformed.dhwScalars())
         if resampled != n {
             x = try resize3d(x, size: Size3(resampled[0], resampled[1], resampled[2]), mode: .trilinear, alignCorners: false)
         }
@@ -135,15 +137,6 @@ extension Preprocessing {
         }
         let startD = SIMD3<Double>(start.map(Double.init))
         return ModelInput(tensor: x, mapping: AxisMapping(scale: f, offset: (startD + 0.5) * f - 0.5), scanDims: scan.dims)
-    }
-}
-
-extension Volume {
-    /// Voxels in NIfTI order (i fastest) rearranged to `[D, H, W]` with W fastest.
-    static func dhw(_ voxels: [Float], dims: VoxelDims) throws -> [Float] {
-        var v = try Volume(dims: dims, voxels: voxels, spacing: SIMD3(1, 1, 1))
-        v.voxels = voxels
-        return v.dhwScalars()
     }
 }
 

@@ -140,3 +140,13 @@ extension ModelCLITests {
         try cli.expectFailure(["hrcam-fit", model, "--data", dir + "/nolabel.csv"] + Self.prep, naming: "nolabel.csv", "no label")
     }
 }
+
+extension ModelCLITests {
+    /// A run that fails on its inputs leaves no output folder behind.
+    @Test func failedExplainWritesNothing() throws {
+        let dir = try CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try cli.expectFailure(["explain", Self.resnet, dir + "/missing.nii.gz", "--out", dir + "/maps"] + Self.prep, naming: "missing.nii.gz")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/maps"))
+    }
+}
