@@ -120,28 +120,12 @@ public enum Bench {
         return Double(usage.ru_maxrss) / 1024  // Linux reports KiB
     }
 
-    /// Makes glibc serve large blocks from its heap and keep them when freed, so a tensor freed by
-    /// one pass is reused by the next instead of being unmapped and page-faulted (and zeroed by the
-    /// kernel) again: 25-35% of a batch-16 64^3 conv otherwise (measured). Process-wide and
-    /// idempotent; meant for runs that allocate big tensors repeatedly (bench, Score-CAM, metrics).
-    /// Costs: freed memory stays with the process until exit. No effect off glibc.
-    public static func reuseLargeAllocations() {
-        #if os(Linux)
-        typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
-        // RTLD_DEFAULT is the null handle; mallopt is looked up rather than imported because
-        // <malloc.h> is not part of the Glibc module.
-        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
-        let mallopt = unsafeBitCast(sym, to: MallOpt.self)
-        _ = mallopt(-3, Int32.max)  // M_MMAP_THRESHOLD: no mmap for large blocks
-        _ = mallopt(-1, Int32.max)  // M_TRIM_THRESHOLD: never give the heap top back
-        #endif
-    }
 
     /// Runs the whole benchmark. `quick` uses fewer repetitions; `log` receives progress lines.
     public static func run(quick: Bool, measurePeak: Bool = true, layers: [BenchLayer] = BenchLayer.standard,
                            passes: Set<String> = ["forward", "backwardInput", "backwardWeight"],
                            log: (String) -> Void = { _ in }) throws -> BenchReport {
-        reuseLargeAllocations()
+        Memory.reuseLargeAllocations()
         let iters = quick ? 20_000_000 : 100_000_000
         let isa = Conv3DEngine.isa
         if measurePeak { _ = peakFMA(iterations: iters / 10, isa: isa) }

@@ -25,7 +25,7 @@ struct DemoCommand: ParsableCommand {
     var seed: UInt64 = 2026
 
     func run() throws {
-        Bench.reuseLargeAllocations()  // batched passes free and reallocate large tensors: keep them in the heap
+        Memory.reuseLargeAllocations()  // batched passes free and reallocate large tensors: keep them in the heap
         try reportingErrors {
             guard let path = model ?? Demo.locateSampleModel(executable: CommandLine.arguments[0]) else {
                 throw VoxplainError("Volumes/sample-model.onnx: the sample model was not found beside the executable or in ./Volumes; give --model")

@@ -69,7 +69,7 @@ struct EvaluateCommand: ParsableCommand {
     @OptionGroup var preprocessing: PreprocessingOptions
 
     func run() throws {
-        Bench.reuseLargeAllocations()  // batched passes free and reallocate large tensors: keep them in the heap
+        Memory.reuseLargeAllocations()  // batched passes free and reallocate large tensors: keep them in the heap
         try reportingErrors {
             guard steps > 0, deletionSteps > 0 else { throw VoxplainError("--steps and --deletion-steps must be positive") }
             guard sanityScans >= 0 else { throw VoxplainError("--sanity-scans must be 0 or more, got \(sanityScans)") }

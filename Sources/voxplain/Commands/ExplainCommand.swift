@@ -67,7 +67,7 @@ struct ExplainCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        Bench.reuseLargeAllocations()  // batched passes free and reallocate large tensors: keep them in the heap
+        Memory.reuseLargeAllocations()  // batched passes free and reallocate large tensors: keep them in the heap
         try reportingErrors {
             var request = ExplainRequest(methods: try CAMMethod.parseList(method), outputDirectory: out)
             request.layers = layer

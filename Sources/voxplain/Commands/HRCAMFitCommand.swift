@@ -29,7 +29,7 @@ struct HRCAMFitCommand: ParsableCommand {
     @OptionGroup var preprocessing: PreprocessingOptions
 
     func run() throws {
-        Bench.reuseLargeAllocations()  // batched passes free and reallocate large tensors: keep them in the heap
+        Memory.reuseLargeAllocations()  // batched passes free and reallocate large tensors: keep them in the heap
         try reportingErrors {
             guard l2 >= 0, l2.isFinite else { throw VoxplainError("--l2 \(l2): must be zero or positive") }
             let request = try preprocessing.request()

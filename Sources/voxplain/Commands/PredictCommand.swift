@@ -25,7 +25,7 @@ struct PredictCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        Bench.reuseLargeAllocations()  // batched passes free and reallocate large tensors: keep them in the heap
+        Memory.reuseLargeAllocations()  // batched passes free and reallocate large tensors: keep them in the heap
         try reportingErrors {
             let request = try preprocessing.request()
             let m = try preprocessing.loadModel(model, request: request)
