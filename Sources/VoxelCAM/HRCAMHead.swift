@@ -56,17 +56,20 @@ public struct HRCAMHead: Codable, Sendable, Equatable {
         var w = [[Double]](repeating: [Double](repeating: 0, count: d), count: classes)
         var b = [Double](repeating: 0, count: classes)
         let lambda = Double(l2)
+        /// The class scores `w·row + b` of one (standardised) row.
+        func scores(_ w: [[Double]], _ b: [Double], _ row: [Double]) -> [Double] {
+            (0..<classes).map { c in
+                var s = b[c]
+                for j in 0..<d { s += w[c][j] * row[j] }
+                return s
+            }
+        }
         func lossAndGradient(_ w: [[Double]], _ b: [Double]) -> (Double, [[Double]], [Double]) {
             var loss = 0.0
             var gw = [[Double]](repeating: [Double](repeating: 0, count: d), count: classes)
             var gb = [Double](repeating: 0, count: classes)
             for i in 0..<n {
-                var z = [Double](repeating: 0, count: classes)
-                for c in 0..<classes {
-                    var s = b[c]
-                    for j in 0..<d { s += w[c][j] * x[i][j] }
-                    z[c] = s
-                }
+                var z = scores(w, b, x[i])
                 let m = z.max()!
                 z = z.map { Foundation.exp($0 - m) }
                 let s = z.reduce(0, +)
@@ -106,15 +109,11 @@ public struct HRCAMHead: Codable, Sendable, Equatable {
             for j in 0..<d { shift += w[c][j] * mean[j] / sd[j] }
             rawB[c] = Float(b[c] - shift)
         }
+        // Training accuracy, scored in the standardised space (the same scores as the raw weights give).
         var correct = 0
         for i in 0..<n {
-            var scores = [Float](repeating: 0, count: classes)
-            for c in 0..<classes {
-                var s = rawB[c]
-                for j in 0..<d { s += rawW[c][j] * features[i][j] }
-                scores[c] = s
-            }
-            if scores.indices.max(by: { scores[$0] < scores[$1] }) == labels[i] { correct += 1 }
+            let z = scores(w, b, x[i])
+            if z.indices.max(by: { z[$0] < z[$1] }) == labels[i] { correct += 1 }
         }
         return (rawW, rawB, Float(correct) / Float(n))
     }
