@@ -75,6 +75,13 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     }
 }
 
+/// Staging for one micro-tile's 24 accumulators on their way to memory, allocated once per tile call.
+/// (Not `withUnsafeTemporaryAllocation`: 1.5 KB is above its stack limit, so it called malloc and
+/// free per micro-tile, which took 9% of a 16->16 layer at 64^3 in glibc's arena lock.)
+@inline(__always) func stagingTile() -> UnsafeMutableBufferPointer<SIMD16<Float>> {
+    .allocate(capacity: 24)
+}
+
 @inline(__always) func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
 }
@@ -120,6 +127,8 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
 // the FMAs (measured: with `&+` it did, needed 38 zmm registers, spilled accumulators in the inner
 // loop and ran 25-40% slower). Check the loop for `(%rsp)` operands after touching it.
 @inline(__always) func run32(_ p: Direct512Tile, sw: Int) {
+    let t = stagingTile()
+    defer { t.deallocate() }
     let bias0 = load16(p.bias), bias1 = load16(p.bias + 16)
     var r = 0
     while r < p.rows {
@@ -165,7 +174,7 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
                 }
                 s += p.srcChannelStride
             }
-            withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 24) { t in
+            do {
                 t[0] = a000; t[1] = a001; t[2] = a010; t[3] = a011; t[4] = a020; t[5] = a021; t[6] = a030; t[7] = a031
                 t[8] = a100; t[9] = a101; t[10] = a110; t[11] = a111; t[12] = a120; t[13] = a121; t[14] = a130; t[15] = a131
                 t[16] = a200; t[17] = a201; t[18] = a210; t[19] = a211; t[20] = a220; t[21] = a221; t[22] = a230; t[23] = a231
@@ -181,6 +190,8 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
 /// is 3 rows x 16 columns (one SIMD16 per row) x 8 output channels = 24 accumulators; per tap it loads
 /// 3 source vectors and broadcasts 8 weights (packed `[ci][tap][8]`). Stores are whole vectors along W.
 @inline(__always) func runW8(_ p: Direct512Tile) {
+    let t = stagingTile()
+    defer { t.deallocate() }
     var r = 0
     while r < p.rows {
         let ra = r, rb = min(r + 1, p.rows - 1), rc = min(r + 2, p.rows - 1)
@@ -225,7 +236,7 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
                 }
                 s += p.srcChannelStride
             }
-            withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 24) { t in
+            do {
                 t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03; t[4] = a04; t[5] = a05; t[6] = a06; t[7] = a07
                 t[8] = a10; t[9] = a11; t[10] = a12; t[11] = a13; t[12] = a14; t[13] = a15; t[14] = a16; t[15] = a17
                 t[16] = a20; t[17] = a21; t[18] = a22; t[19] = a23; t[20] = a24; t[21] = a25; t[22] = a26; t[23] = a27
@@ -262,6 +273,8 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
 /// whose output is the 1-channel image): a micro-tile is 6 rows x 64 columns (4 SIMD16 per row)
 /// of one output channel = 24 accumulators; per tap 24 source vector loads and 1 weight broadcast.
 @inline(__always) func runW1(_ p: Direct512Tile) {
+    let t = stagingTile()
+    defer { t.deallocate() }
     var r = 0
     while r < p.rows {
         var c = 0
@@ -296,7 +309,7 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
                 }
                 s += p.srcChannelStride
             }
-            withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 24) { t in
+            do {
                 t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03
                 t[4] = a10; t[5] = a11; t[6] = a12; t[7] = a13
                 t[8] = a20; t[9] = a21; t[10] = a22; t[11] = a23
@@ -414,13 +427,14 @@ public func weightGrad512(_ p: WeightGrad512Tile) {
                     }
                 }
             }
-            let sums: [(Float, Float, Float)] = [(a00.sum(), a01.sum(), a02.sum()), (a10.sum(), a11.sum(), a12.sum()), (a20.sum(), a21.sum(), a22.sum()), (a30.sum(), a31.sum(), a32.sum()), (a40.sum(), a41.sum(), a42.sum()), (a50.sum(), a51.sum(), a52.sum()), (a60.sum(), a61.sum(), a62.sum()), (a70.sum(), a71.sum(), a72.sum())]
-            for j in 0..<8 {
+            @inline(__always) func put(_ j: Int, _ s0: SIMD16<Float>, _ s1: SIMD16<Float>, _ s2: SIMD16<Float>) {
                 let base = p.out + j * kvol + (kd * K.h + kh) * K.w + kw0
-                base[0] = sums[j].0
-                if nk > 1 { base[1] = sums[j].1 }
-                if nk > 2 { base[2] = sums[j].2 }
+                base[0] = s0.sum()
+                if nk > 1 { base[1] = s1.sum() }
+                if nk > 2 { base[2] = s2.sum() }
             }
+            put(0, a00, a01, a02); put(1, a10, a11, a12); put(2, a20, a21, a22); put(3, a30, a31, a32)
+            put(4, a40, a41, a42); put(5, a50, a51, a52); put(6, a60, a61, a62); put(7, a70, a71, a72)
             kw0 += nk
         }
     }}

@@ -25,6 +25,18 @@ public struct ModelBenchResult: Codable, Sendable {
     public var layerChannels: Int
     /// Peak resident memory of the process so far (MiB).
     public var peakMemoryMiB: Double
+    /// With `profile`: every node of the fused forward graph, in graph order.
+    public var nodes: [NodeTiming]?
+}
+
+/// One node's share of a forward pass (`voxplain bench --model M --profile`).
+public struct NodeTiming: Codable, Sendable {
+    public var name: String
+    public var op: String
+    public var outputShape: [Int]
+    /// Best time over the repetitions, and the throughput of convolutions and products (0 for others).
+    public var milliseconds: Double
+    public var gflops: Double
 }
 
 extension Bench {
@@ -32,7 +44,8 @@ extension Bench {
     /// - Parameters:
     ///   - size: input size `(D, H, W)` for models with symbolic sizes.
     ///   - scoreCAM: also time Score-CAM (many forward passes).
-    public static func model(_ path: String, size: [Int]?, reps: Int, scoreCAM: Bool,
+    ///   - profile: also time every node of the forward pass (best of `reps` runs each).
+    public static func model(_ path: String, size: [Int]?, reps: Int, scoreCAM: Bool, profile: Bool = false,
                              memoryBudget: Int = 2 << 30) throws -> ModelBenchResult {
         let loaded = try LoadedModel.load(path, inputSize: size)
         let graph = loaded.graph
@@ -40,6 +53,16 @@ extension Bench {
         let x = Tensor.random(loaded.inputShape, in: -1...1, seed: 7)
         _ = try fused.run(x)  // warm-up: first-touch of buffers and packed weights
         let forward = try bestTime(reps: reps) { _ = try fused.run(x) }
+        var nodes: [NodeTiming]?
+        if profile {
+            var best = [Double](repeating: .infinity, count: fused.nodes.count)
+            for _ in 0..<reps { _ = try fused.run(x) { i, t in best[i] = min(best[i], t) } }
+            nodes = fused.nodes.indices.map { i in
+                let n = fused.nodes[i]
+                return NodeTiming(name: n.name, op: n.op.name, outputShape: fused.values[n.output].shape,
+                                  milliseconds: best[i] * 1e3, gflops: Double(fused.flops(ofNode: i)) / best[i] / 1e9)
+            }
+        }
         let explainer = CAMExplainer(graph: graph)
         guard let layer = explainer.defaultLayer else { throw VoxplainError("\(path): the model has no 3D feature map") }
         func time(_ m: CAMMethod, reps: Int) throws -> Double {
@@ -63,6 +86,6 @@ extension Bench {
             forwardMs: forward * 1e3, forwardGFLOPS: gflop / forward, gradcamMs: gradcam * 1e3,
             gradcamppMs: gradcampp * 1e3, scorecamMs: score.map { $0 * 1e3 }, scorecamPasses: passes,
             hrcamMs: hrcam * 1e3, layer: graph.values[layer].name, layerChannels: graph.values[layer].shape[1],
-            peakMemoryMiB: peakMemoryMiB())
+            peakMemoryMiB: peakMemoryMiB(), nodes: nodes)
     }
 }

@@ -28,8 +28,11 @@ extension Graph {
     ///
     /// Each activation is freed as soon as the last node that reads it has run, unless it is an output
     /// or in `capture`, so peak memory is the largest live set, not the sum of all activations.
-    /// - Parameter capture: values to return besides the outputs (CAM target layers).
-    public func run(_ x: Tensor, capture: Set<ValueID> = []) throws -> ForwardResult {
+    /// - Parameters:
+    ///   - capture: values to return besides the outputs (CAM target layers).
+    ///   - profile: receives each node's index and wall time in seconds as it finishes (`bench --profile`).
+    public func run(_ x: Tensor, capture: Set<ValueID> = [],
+                    profile: ((_ node: Int, _ seconds: Double) -> Void)? = nil) throws -> ForwardResult {
         try checkInput(x)
         let last = lastUses()
         let keep = capture.union(outputs)
@@ -41,10 +44,15 @@ extension Graph {
                 guard let t = env[v] else { throw GraphError("node '\(node.name)' reads '\(values[v].name)' after it was freed") }
                 return t
             }
+            let start = profile == nil ? nil : ContinuousClock.now
             do {
                 env[node.output] = try node.op.forward(args)
             } catch let e as TensorError {
                 throw GraphError("node '\(node.name)' (\(node.op.name)): \(e.message)")
+            }
+            if let profile, let start {
+                let d = (ContinuousClock.now - start).components
+                profile(i, Double(d.seconds) + Double(d.attoseconds) * 1e-18)
             }
             for v in Set(node.inputs) where last[v] == i && !keep.contains(v) && constants[v] == nil {
                 env[v] = nil

@@ -136,25 +136,25 @@ public struct Graph: Sendable {
     }
 
     /// Multiply-adds x 2 of the convolutions and matrix products for one forward pass at batch 1.
-    public var flops: Int {
-        var total = 0
-        for n in nodes {
-            let out = values[n.output].shape
-            switch n.op {
-            case .conv(let c):
-                let perOutput: Int = c.weight.shape.dropFirst().reduce(1, *)
-                total += 2 * out.product * perOutput
-            case .gemm(let g):
-                let a: [Int] = values[n.inputs[0]].shape
-                let k: Int = g.transA ? a[0] : a[1]
-                total += 2 * out.product * k
-            case .matMul:
-                let k: Int = values[n.inputs[0]].shape.last ?? 1
-                total += 2 * out.product * k
-            default:
-                break
-            }
+    public var flops: Int { nodes.indices.reduce(0) { $0 + flops(ofNode: $1) } }
+
+    /// Multiply-adds x 2 of node `i` at batch 1 (0 for nodes that are not convolutions or products).
+    public func flops(ofNode i: Int) -> Int {
+        let n = nodes[i]
+        let out = values[n.output].shape
+        switch n.op {
+        case .conv(let c):
+            let perOutput: Int = c.weight.shape.dropFirst().reduce(1, *)
+            return 2 * out.product * perOutput
+        case .gemm(let g):
+            let a: [Int] = values[n.inputs[0]].shape
+            let k: Int = g.transA ? a[0] : a[1]
+            return 2 * out.product * k
+        case .matMul:
+            let k: Int = values[n.inputs[0]].shape.last ?? 1
+            return 2 * out.product * k
+        default:
+            return 0
         }
-        return total
     }
 }

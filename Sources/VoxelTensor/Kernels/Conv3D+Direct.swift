@@ -57,21 +57,54 @@ import VoxelTensorAVX512
         }
     }
 
-    /// The block width the engine should pack for, given the output grid's width (W positions per
-    /// row). AVX-512: 1 (W-vectorised, one channel) for at most 4 outputs per group; 8 (W-vectorised,
-    /// whole-vector stores) when rows are at least 12 wide, groups have at most 16 outputs, or outputs
-    /// sum few products (stems with Cin = 1); else 32 (channel-vectorised, for narrow volumes such as
-    /// 8^3, where a 16-wide W vector would be half empty). AVX2: 16.
+    /// The blocks the engine may run a layer with, whatever its width. AVX2: 16. AVX-512: 1
+    /// (W-vectorised, one channel) for at most 4 outputs per group; 8 (W-vectorised, whole-vector
+    /// stores) for groups of at most 16 outputs or outputs that sum few products (stems with Cin = 1,
+    /// where 32-channel scatter stores would dominate); else 8 or 32 (channel-vectorised), by width.
+    @usableFromInline static func candidateBlocks(outPerGroup: Int, inPerGroup: Int, taps: Int, isa: ConvISA) -> [Int] {
+        guard isa == .avx512 else { return [16] }
+        if outPerGroup <= 4 { return [1] }
+        if outPerGroup <= 16 || inPerGroup * taps <= 400 { return [8] }
+        return [8, 32]
+    }
+
+    /// The block to run output rows `width` wide with: the candidate that fills more vector lanes.
+    /// Block 8 computes 16 columns at a time (a 24-wide row fills 75%), block 32 computes 4 columns of
+    /// 32 channels (a 6-wide row fills 75%), and block 32 runs at about 0.86 of block 8 when both are
+    /// full (measured on Zen 5: 64->64 at 16^3, 426 against 494 GFLOP/s). Measured choices: 128->32
+    /// at 24^3 and 12^3 422/464 GFLOP/s with 32 against 364/358 with 8; 128->128 at 8^3 446 against 244.
     @usableFromInline static func preferredBlock(outPerGroup: Int, inPerGroup: Int, taps: Int, width: Int,
                                                  isa: ConvISA) -> Int {
-        guard isa == .avx512 else { return 16 }
-        if outPerGroup <= 4 { return 1 }
-        if width >= 12 || outPerGroup <= 16 || inPerGroup * taps <= 400 { return 8 }
-        return 32
+        let c = candidateBlocks(outPerGroup: outPerGroup, inPerGroup: inPerGroup, taps: taps, isa: isa)
+        guard c.count > 1 else { return c[0] }
+        func fill(_ n: Int, _ unit: Int) -> Double { Double(n) / Double(unit * ((n + unit - 1) / unit)) }
+        let e8 = fill(width, 16) * fill(outPerGroup, 8), e32 = 0.86 * fill(outPerGroup, 32) * fill(width, 4)
+        return e32 > e8 ? 32 : 8
     }
 
     /// Offset of block (g, b) in `data`.
     @inlinable func blockOffset(_ g: Int, _ b: Int) -> Int { (g * blocks + b) * inPerGroup * taps * block }
+}
+
+/// A layer's weights packed for every block the engine may choose (`DirectWeights.candidateBlocks`).
+@usableFromInline struct DirectWeightSet: Sendable {
+    @usableFromInline let packs: [DirectWeights]
+    let outPerGroup: Int, inPerGroup: Int, taps: Int, isa: ConvISA
+
+    /// Packs from a getter `value(g, coLocal, ciLocal, tap)` once per candidate block.
+    @usableFromInline init(groups: Int, inPerGroup: Int, outPerGroup: Int, taps: Int, isa: ConvISA,
+                           value: @Sendable (Int, Int, Int, Int) -> Float) {
+        self.outPerGroup = outPerGroup; self.inPerGroup = inPerGroup; self.taps = taps; self.isa = isa
+        packs = DirectWeights.candidateBlocks(outPerGroup: outPerGroup, inPerGroup: inPerGroup, taps: taps, isa: isa).map {
+            DirectWeights(groups: groups, inPerGroup: inPerGroup, outPerGroup: outPerGroup, taps: taps, block: $0, value: value)
+        }
+    }
+
+    /// The packing to run output rows `width` wide with.
+    @usableFromInline func forWidth(_ width: Int) -> DirectWeights {
+        let b = DirectWeights.preferredBlock(outPerGroup: outPerGroup, inPerGroup: inPerGroup, taps: taps, width: width, isa: isa)
+        return packs.first { $0.block == b } ?? packs[0]
+    }
 }
 
 /// Floats of slack every source buffer of `runDirect` must have after its last element: the AVX-512
@@ -98,14 +131,17 @@ import VoxelTensorAVX512
     @inlinable func column(_ w: Int) -> Int { (w % phases) * phaseLength + w / phases }
 }
 
-/// Copies `x: [C, D, H, W]` into `dst` zero-padded (negative pads crop) in the layout
+/// Copies `x: [C, D, H, W]` (channels `channelStride` floats apart; default `D*H*W`, but a run of
+/// planes inside a deeper volume works too) into `dst` zero-padded (negative pads crop) in the layout
 /// `[D'][H'][C][phases][ceil(W'/phases)]`, where column w' is stored in phase `w' % phases` at
 /// `w' / phases`. Interleaving the channels per row keeps the rows one micro-tile reads (all
 /// channels, a few planes) in a few contiguous runs, which caches and prefetchers follow far better
 /// than one stream per channel; splitting W by the conv's W stride makes every kernel read
 /// consecutive columns with step 1. Parallel over planes.
 @usableFromInline func padVolumeInterleaved(_ x: UnsafePointer<Float>, channels: Int, size: Size3, begin: Size3,
-                                            end: Size3, phases: Int = 1, into dst: UnsafeMutablePointer<Float>) {
+                                            end: Size3, phases: Int = 1, channelStride: Int? = nil,
+                                            into dst: UnsafeMutablePointer<Float>) {
+    let cstride = channelStride ?? size.product
     let st = interleavedStrides(channels: channels, size: size, begin: begin, end: end, phases: phases)
     let P = Size3(size.d + begin.d + end.d, size.h + begin.h + end.h, size.w + begin.w + end.w)
     let xs = SharedConstPointer(x), ds = SharedPointer(dst)
@@ -125,7 +161,7 @@ import VoxelTensorAVX512
                 continue
             }
             for c in 0..<channels {
-                let src = xs + ((c * size.d + id) * size.h + ih) * size.w - begin.w
+                let src = xs + c * cstride + (id * size.h + ih) * size.w - begin.w
                 let row = out + ph * st.row + c * st.channel
                 if phases == 1 {
                     // Only the border columns need zeros; the copy writes the rest.
@@ -145,6 +181,21 @@ import VoxelTensorAVX512
             }
         }
     }
+}
+
+/// Pads only planes `[p0, p1)` of the padded volume `padVolumeInterleaved(x, size, begin, end)` would
+/// make, into `dst` (which then holds `p1 - p0` planes): the input planes among them are copied, the
+/// rest are zeros. For convolutions run in depth chunks.
+@usableFromInline func padPlanes(_ x: UnsafePointer<Float>, channels: Int, size: Size3, begin: Size3, end: Size3,
+                                 phases: Int = 1, planes: Range<Int>, into dst: UnsafeMutablePointer<Float>) {
+    let p0 = planes.lowerBound, p1 = planes.upperBound
+    // Input planes [lo, hi) fall inside; `before` zero planes precede them and `after` follow.
+    let lo = min(size.d, max(0, p0 - begin.d)), hi = max(lo, min(size.d, p1 - begin.d))
+    let before = hi > lo ? lo + begin.d - p0 : p1 - p0
+    let after = (p1 - p0) - before - (hi - lo)
+    padVolumeInterleaved(x + lo * size.h * size.w, channels: channels, size: Size3(hi - lo, size.h, size.w),
+                         begin: Size3(before, begin.h, begin.w), end: Size3(after, end.h, end.w),
+                         phases: phases, channelStride: size.product, into: dst)
 }
 
 /// A scratch buffer for `padVolumeInterleaved` with strides `st`: only the slack after the volume is
@@ -329,10 +380,17 @@ func runDirect512(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
         rowSrc[r] = grid.srcOrigin + pd * grid.srcStep.d + ph * grid.srcStep.h
         rowDst[r] = grid.dstOrigin + pd * grid.dstStep.d + ph * grid.dstStep.h
     }
-    // Chunks of rows (a multiple of the 3-row micro-tile), about 1-2k positions each.
-    let rowsPerSlab = max(3, (1536 / max(1, G.w)) / 3 * 3)
+    // Chunks of rows (a multiple of the 3-row micro-tile), at most about 1.5k positions each, and at
+    // least 4 tiles per core where the rows allow, in slabs of equal size: a 12^3 layer with one
+    // channel block otherwise ran as one slab of 126 rows and one of 18, half a core idle.
+    let blockCount = weights.groups * weights.blocks
+    let triples = (rows + 2) / 3
+    let maxTriples = max(1, 1536 / max(1, G.w) / 3)
+    let wanted = (4 * Parallel.threadCount + blockCount - 1) / blockCount
+    let slabCount = min(triples, max((triples + maxTriples - 1) / maxTriples, wanted))
+    let rowsPerSlab = 3 * ((triples + slabCount - 1) / slabCount)
     let slabs = (rows + rowsPerSlab - 1) / rowsPerSlab
-    let tiles = weights.groups * weights.blocks * slabs
+    let tiles = blockCount * slabs
     let (act, a, b): (Int, Float, Float) = {
         switch activation {
         case .identity: return (0, 0, 0)

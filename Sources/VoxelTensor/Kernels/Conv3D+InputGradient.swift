@@ -19,12 +19,11 @@ public struct PackedConv3DInputGradient: Sendable {
     public let isa: ConvISA
 
     /// One stride phase: its offset, the (c_d, c_h, c_w) shift of each tap reaching it, and its
-    /// weights packed for rows at least 12 wide and (when the kernel choice differs) narrower.
+    /// weights packed for every kernel it may run with.
     struct Phase: Sendable {
         var phase: Size3
         var shifts: [Size3]
-        var wide: DirectWeights
-        var narrow: DirectWeights?
+        var weights: DirectWeightSet
     }
     let phases: [Phase]
 
@@ -72,18 +71,11 @@ public struct PackedConv3DInputGradient: Sendable {
                     kidx.append((a.k * K.h + b.k) * K.w + c.k)
                 }}}
                 let kernelIndex = kidx
-                func pack(_ block: Int) -> DirectWeights {
-                    DirectWeights(groups: groups, inPerGroup: coutG, outPerGroup: cinG, taps: shifts.count,
-                                  block: block) { g, ci, co, t in
-                        w[((g * coutG + co) * cinG + ci) * taps + kernelIndex[t]]
-                    }
+                let packed = DirectWeightSet(groups: groups, inPerGroup: coutG, outPerGroup: cinG, taps: shifts.count,
+                                             isa: isa) { g, ci, co, t in
+                    w[((g * coutG + co) * cinG + ci) * taps + kernelIndex[t]]
                 }
-                let wide = DirectWeights.preferredBlock(outPerGroup: cinG, inPerGroup: coutG, taps: shifts.count,
-                                                        width: 12, isa: isa)
-                let narrow = DirectWeights.preferredBlock(outPerGroup: cinG, inPerGroup: coutG, taps: shifts.count,
-                                                          width: 1, isa: isa)
-                phases.append(Phase(phase: Size3(pd, ph, pw), shifts: shifts, wide: pack(wide),
-                                    narrow: narrow == wide ? nil : pack(narrow)))
+                phases.append(Phase(phase: Size3(pd, ph, pw), shifts: shifts, weights: packed))
             }}}
         }
         self.phases = phases
@@ -99,6 +91,11 @@ public struct PackedConv3DInputGradient: Sendable {
     /// - Throws: `TensorError` naming the shapes when `gradOutput` is not the forward output's shape or
     ///   the input and weight shapes do not fit together.
     public func backward(_ gradOutput: Tensor, inputShape: [Int]) throws -> Tensor {
+        try backward(gradOutput, inputShape: inputShape, depthChunk: nil)
+    }
+
+    /// `backward` with a given number of gradient planes per chunk (tests: every chunking gives the same bits).
+    func backward(_ gradOutput: Tensor, inputShape: [Int], depthChunk: Int?) throws -> Tensor {
         let op = "conv3dBackwardInput"
         let geo = try Conv3DGeometry(op: op, inputShape: inputShape, weightShape: weightShape, stride: stride,
                                      padding: padding, dilation: dilation, groups: groups)
@@ -113,31 +110,47 @@ public struct PackedConv3DInputGradient: Sendable {
         let qb = Size3(before(K.d, dil.d, s.d), before(K.h, dil.h, s.h), before(K.w, dil.w, s.w))
         let qe = Size3(after(I.d, pb.d, s.d, O.d), after(I.h, pb.h, s.h, O.h), after(I.w, pb.w, s.w, O.w))
         let st = interleavedStrides(channels: geo.outChannels, size: O, begin: qb, end: qe)
-        var runs: [(taps: [Int], weights: DirectWeights, grid: DirectGrid)] = []
-        for p in phases {
-            let phi = p.phase
-            let count = Size3((I.d - phi.d + s.d - 1) / s.d, (I.h - phi.h + s.h - 1) / s.h, (I.w - phi.w + s.w - 1) / s.w)
-            if count.product == 0 { continue }
-            let taps = p.shifts.map { $0.d * st.plane + $0.h * st.row + $0.w }
-            let grid = DirectGrid(count: count, srcOrigin: qb.d * st.plane + qb.h * st.row + qb.w,
-                                  srcStep: Size3(st.plane, st.row, 1),
-                                  dstOrigin: (phi.d * I.h + phi.h) * I.w + phi.w,
-                                  dstStep: Size3(s.d * I.h * I.w, s.h * I.w, s.w))
-            runs.append((taps, count.w >= 12 ? p.wide : p.narrow ?? p.wide, grid))
-        }
-        var scratch = makeSourceScratch(st)
+        // Depth chunks as in the forward pass (see `PackedConv3D.convForwardDirect`) when the depth
+        // stride is 1: gx planes [d0, d1) read padded gy planes [d0 + qb.d + lowest shift, d1 + qb.d +
+        // highest shift). With a depth stride the phases interleave planes, so one chunk takes all.
+        let shiftD = phases.flatMap { $0.shifts.map(\.d) }
+        let lowD = shiftD.min() ?? 0, highD = shiftD.max() ?? 0
+        let chunk = s.d != 1 ? I.d : depthChunk.map { max(1, min(I.d, $0)) } ?? PackedConv3D.depthChunk(outputDepth: I.d, sourcePlaneFloats: st.plane, outputPlaneFloats: geo.inChannels * I.h * I.w,
+                                      rowsPerPlane: I.h)
+        let reach = s.d == 1 ? highD - lowD + 1 : O.d + qb.d + qe.d
+        var scratch = makeSourceScratch(SourceStrides(channel: st.channel, row: st.row, plane: st.plane,
+                                                      count: (s.d == 1 ? chunk - 1 + reach : reach) * st.plane,
+                                                      phases: 1, phaseLength: st.phaseLength))
         return Tensor(shape: geo.inputShape) { gx in
             gradOutput.scalars.withUnsafeBufferPointer { gy in
                 scratch.withUnsafeMutableBufferPointer { sBuf in
                     for n in 0..<geo.batch {
-                        padVolumeInterleaved(gy.baseAddress! + n * geo.outChannels * O.product, channels: geo.outChannels,
-                                             size: O, begin: qb, end: qe, into: sBuf.baseAddress!)
-                        // Phases write disjoint positions; together they cover every input position.
-                        for r in runs {
-                            runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: r.taps,
-                                      weights: r.weights, grid: r.grid,
-                                      dst: gx.baseAddress! + n * geo.inChannels * I.product, dstChannelStride: I.product,
-                                      bias: nil, activation: .identity, isa: isa)
+                        var d0 = 0
+                        while d0 < I.d {
+                            let d1 = s.d == 1 ? min(I.d, d0 + chunk) : I.d
+                            // Padded planes [p0, p1) of gy (padded plane p holds gy plane p - qb.d).
+                            let p0 = s.d == 1 ? d0 + qb.d + lowD : 0
+                            let p1 = s.d == 1 ? d1 - 1 + qb.d + highD + 1 : O.d + qb.d + qe.d
+                            padPlanes(gy.baseAddress! + n * geo.outChannels * O.product, channels: geo.outChannels,
+                                      size: O, begin: qb, end: qe, planes: p0..<p1, into: sBuf.baseAddress!)
+                            // Phases write disjoint positions; together they cover every input position.
+                            for p in phases {
+                                let phi = p.phase
+                                let count = Size3(s.d == 1 ? d1 - d0 : (I.d - phi.d + s.d - 1) / s.d,
+                                                  (I.h - phi.h + s.h - 1) / s.h, (I.w - phi.w + s.w - 1) / s.w)
+                                if count.product == 0 { continue }
+                                let taps = p.shifts.map { $0.d * st.plane + $0.h * st.row + $0.w }
+                                let grid = DirectGrid(count: count,
+                                                      srcOrigin: (qb.d + d0 - p0) * st.plane + qb.h * st.row + qb.w,
+                                                      srcStep: Size3(st.plane, st.row, 1),
+                                                      dstOrigin: ((d0 + phi.d) * I.h + phi.h) * I.w + phi.w,
+                                                      dstStep: Size3(s.d * I.h * I.w, s.h * I.w, s.w))
+                                runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
+                                          weights: p.weights.forWidth(count.w), grid: grid,
+                                          dst: gx.baseAddress! + n * geo.inChannels * I.product, dstChannelStride: I.product,
+                                          bias: nil, activation: .identity, isa: isa)
+                            }
+                            d0 = d1
                         }
                     }
                 }

@@ -23,6 +23,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "With --model: also time Score-CAM at the default layer.")
     var scorecam = false
 
+    @Flag(help: "With --model: also time every node of the forward pass (the 25 slowest are printed).")
+    var profile = false
+
     @Flag(help: "Print machine-readable JSON instead of a table.")
     var json = false
 
@@ -77,7 +80,7 @@ struct BenchCommand: ParsableCommand {
         try reportingErrors {
             guard reps >= 1 else { throw VoxplainError("--reps \(reps): must be at least 1") }
             let inputSize = try size.map { try parseNumbers($0, count: 3, option: "--size").map { Int($0) } }
-            let results = try model.map { try Bench.model($0, size: inputSize, reps: reps, scoreCAM: scorecam) }
+            let results = try model.map { try Bench.model($0, size: inputSize, reps: reps, scoreCAM: scorecam, profile: profile) }
             if json {
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -91,7 +94,27 @@ struct BenchCommand: ParsableCommand {
                     print(String(format: "  Score-CAM on %@ (%d channels): %.1f ms, %d forward passes", r.layer, r.layerChannels, s, n))
                 }
                 print(String(format: "  peak memory %.0f MiB", r.peakMemoryMiB))
+                if let nodes = r.nodes { printProfile(nodes, forwardMs: r.forwardMs) }
             }
         }
+    }
+
+    /// The slowest nodes, then the time per operator kind.
+    func printProfile(_ nodes: [NodeTiming], forwardMs: Double) {
+        let total = nodes.reduce(0) { $0 + $1.milliseconds }
+        print(String(format: "  nodes: %.1f ms in all (forward %.1f ms)", total, forwardMs))
+        print("  " + "node".padding(toLength: 44, withPad: " ", startingAt: 0) + " "
+              + "op".padding(toLength: 12, withPad: " ", startingAt: 0) + " output shape           ms  GFLOP/s  share")
+        for n in nodes.sorted(by: { $0.milliseconds > $1.milliseconds }).prefix(25) {
+            print("  " + String(n.name.suffix(44)).padding(toLength: 44, withPad: " ", startingAt: 0) + " "
+                  + n.op.padding(toLength: 12, withPad: " ", startingAt: 0) + " "
+                  + "\(n.outputShape)".padding(toLength: 20, withPad: " ", startingAt: 0)
+                  + String(format: " %7.2f %8.1f %5.1f%%", n.milliseconds, n.gflops, 100 * n.milliseconds / max(total, 1e-9)))
+        }
+        var byOp: [String: Double] = [:]
+        for n in nodes { byOp[n.op, default: 0] += n.milliseconds }
+        print("  by operator: " + byOp.sorted { $0.value > $1.value }
+            .map { String(format: "%@ %.1f ms (%.0f%%)", $0.key, $0.value, 100 * $0.value / max(total, 1e-9)) }
+            .joined(separator: ", "))
     }
 }
