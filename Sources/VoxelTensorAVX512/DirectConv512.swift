@@ -41,19 +41,23 @@ public struct Direct512Tile {
     public var cols: Int, colSrcStep: Int, colDstStep: Int
     /// 0 identity, 1 relu, 2 leaky relu (alpha = actA), 3 clip (actA...actB).
     public var activation: Int, actA: Float, actB: Float
+    /// A tensor laid out like `dst` whose values are added before the activation (a residual
+    /// connection fused into the store), or nil.
+    public var residual: UnsafePointer<Float>?
 
     /// Memberwise.
     public init(src: UnsafePointer<Float>, srcChannelStride: Int, channels: Int, taps: UnsafePointer<Int>,
                 tapCount: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                 dst: UnsafeMutablePointer<Float>, dstChannelStride: Int, validChannels: Int,
                 rowSrc: UnsafePointer<Int>, rowDst: UnsafePointer<Int>, rows: Int,
-                cols: Int, colSrcStep: Int, colDstStep: Int, activation: Int, actA: Float, actB: Float) {
+                cols: Int, colSrcStep: Int, colDstStep: Int, activation: Int, actA: Float, actB: Float,
+                residual: UnsafePointer<Float>? = nil) {
         self.src = src; self.srcChannelStride = srcChannelStride; self.channels = channels
         self.taps = taps; self.tapCount = tapCount; self.weights = weights; self.bias = bias
         self.dst = dst; self.dstChannelStride = dstChannelStride; self.validChannels = validChannels
         self.rowSrc = rowSrc; self.rowDst = rowDst; self.rows = rows
         self.cols = cols; self.colSrcStep = colSrcStep; self.colDstStep = colDstStep
-        self.activation = activation; self.actA = actA; self.actB = actB
+        self.activation = activation; self.actA = actA; self.actB = actB; self.residual = residual
     }
 }
 
@@ -110,8 +114,12 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
                 let k = (rr * cols + j) * halves + h
                 let n = min(16, p.validChannels - 16 * h)
                 if n <= 0 { continue }
-                acc[k] = activate(acc[k], p)
                 let src = flat + 16 * k
+                if let res = p.residual {
+                    let r = res + off + 16 * h * cs
+                    for l in 0..<n { src[l] += r[l &* cs] }
+                }
+                acc[k] = activate(acc[k], p)
                 let d = p.dst + off + 16 * h * cs
                 if n == 16 {
                     for l in 0..<16 { d[l &* cs] = src[l] }
@@ -256,13 +264,16 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     for rr in 0..<nr {
         let base = p.rowDst[r + rr] &+ c &* step
         for k in 0..<nk {
-            let v = activate(acc[rr * 8 + k], p)
-            let d = p.dst + base + k &* cs
+            let off = base + k &* cs
+            let d = p.dst + off
             if step == 1 && n == 16 {
-                UnsafeMutableRawPointer(d).storeBytes(of: v, as: SIMD16<Float>.self)
+                var v = acc[rr * 8 + k]
+                if let r = p.residual { v += load16(r + off) }
+                UnsafeMutableRawPointer(d).storeBytes(of: activate(v, p), as: SIMD16<Float>.self)
             } else {
-                acc[rr * 8 + k] = v
                 let src = flat + 16 * (rr * 8 + k)
+                if let r = p.residual { for l in 0..<n { src[l] += r[off + l &* step] } }
+                acc[rr * 8 + k] = activate(acc[rr * 8 + k], p)
                 for l in 0..<n { d[l &* step] = src[l] }
             }
         }
@@ -335,13 +346,16 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
             let n = min(16, p.cols - c0)
             if n <= 0 { break }
             let k = rr * 4 + v
-            let x = activate(acc[k], p)
-            let d = p.dst + (p.rowDst[r + rr] &+ c0 &* step)
+            let off = p.rowDst[r + rr] &+ c0 &* step
+            let d = p.dst + off
             if step == 1 && n == 16 {
-                UnsafeMutableRawPointer(d).storeBytes(of: x, as: SIMD16<Float>.self)
+                var x = acc[k]
+                if let res = p.residual { x += load16(res + off) }
+                UnsafeMutableRawPointer(d).storeBytes(of: activate(x, p), as: SIMD16<Float>.self)
             } else {
-                acc[k] = x
                 let src = flat + 16 * k
+                if let res = p.residual { for l in 0..<n { src[l] += res[off + l &* step] } }
+                acc[k] = activate(acc[k], p)
                 for l in 0..<n { d[l &* step] = src[l] }
             }
         }

@@ -47,6 +47,7 @@ extension Bench {
     ///   - profile: also time every node of the forward pass (best of `reps` runs each).
     public static func model(_ path: String, size: [Int]?, reps: Int, scoreCAM: Bool, profile: Bool = false,
                              memoryBudget: Int = 2 << 30) throws -> ModelBenchResult {
+        Memory.reuseLargeAllocations()  // as explain, predict and evaluate run
         let loaded = try LoadedModel.load(path, inputSize: size)
         let graph = loaded.graph
         let fused = try graph.fused()

@@ -62,6 +62,31 @@ import _TestSupport
         }
     }
 
+    /// ResNet blocks end in `relu(bn(conv(x)) + identity)`; fusion makes each one convolution that adds
+    /// the identity in its store. Its logits and its input gradients (through every fused block) must
+    /// match the unfused graph's.
+    @Test func residualFusionMatchesUnfusedGraph() throws {
+        let plain = try Self.graph("resnet.onnx")
+        let output = plain.outputs[0]
+        let early = plain.stageEnds(toward: output)[0]
+        let fused = try plain.fused(keeping: [early])
+        let residualConvs = fused.nodes.filter { if case .conv(let c) = $0.op { return c.addsResidual } else { return false } }
+        #expect(residualConvs.count >= 3, "fused residual convolutions: \(residualConvs.count)")
+        #expect(!fused.nodes.contains { if case .binary(.add) = $0.op { return true } else { return false } })
+        let x = Tensor.random([2, 1, 12, 12, 12], seed: 5)
+        func run(_ g: Graph) throws -> GradientResult {
+            try g.gradients(x, at: [early]) { logits in
+                var seed = Tensor.zeros(logits.shape)
+                seed[[0, 1]] = 1
+                seed[[1, 0]] = 1
+                return seed
+            }
+        }
+        let a = try run(plain), b = try run(fused)
+        Self.close(b.outputs[0], a.outputs[0], "fused logits")
+        Self.close(b.gradients[early]!, a.gradients[early]!, "fused gradient at \(plain.values[early].name)")
+    }
+
     @Test func batchedRunEqualsSingleRuns() throws {
         let g = try Self.graph("resnet.onnx").fused()
         let a = Tensor.random([1, 1, 12, 12, 12], seed: 1), b = Tensor.random([1, 1, 12, 12, 12], seed: 2)

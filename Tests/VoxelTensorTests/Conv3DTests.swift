@@ -1,5 +1,5 @@
 import Testing
-import VoxelTensor
+@testable import VoxelTensor
 import _TestSupport
 
 @Suite struct Conv3DTests {
@@ -12,6 +12,25 @@ import _TestSupport
                                       dilation: c.dilation, groups: c.groups, activation: c.activation)
         let close = convClose(fast, ref, terms: c.terms)
         #expect(close, "max diff \(maxAbsDifference(fast.scalars, ref.scalars))")
+    }
+
+    /// A residual fused into the store: `act(conv(x) + bias + r)`, on every kernel (both ISAs).
+    @Test(arguments: ConvCase.table)
+    func residualIsAddedBeforeTheActivation(_ c: ConvCase) throws {
+        let (x, w, b) = c.inputs(seed: 20)
+        let plain = try conv3dReference(x, weight: w, bias: b, stride: c.stride, padding: c.padding,
+                                        dilation: c.dilation, groups: c.groups)
+        let r = Tensor.random(plain.shape, seed: 23)
+        let ref = activate(try add(plain, r), c.activation)
+        for isa in ConvISA.allCases {
+            let conv = try PackedConv3D(weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation,
+                                        groups: c.groups, activation: c.activation, isa: isa)
+            let fast = try conv.forward(x, residual: r)
+            #expect(convClose(fast, ref, terms: c.terms + 1), "\(isa): max diff \(maxAbsDifference(fast.scalars, ref.scalars))")
+        }
+        let conv = try PackedConv3D(weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation,
+                                    groups: c.groups, activation: c.activation)
+        #expect(throws: TensorError.self) { try conv.forward(x, residual: Tensor.zeros([1, 1, 1, 1, 1])) }
     }
 
     /// Volumes with many rows, so tiles split into several slabs of rows (the table's volumes fit in

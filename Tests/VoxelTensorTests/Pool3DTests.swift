@@ -76,6 +76,18 @@ struct PoolCase: CustomStringConvertible, Sendable {
         #expect(try reduceMax(x).scalars[0].isNaN)
     }
 
+    /// Rows wide enough for the 16-lane path, with NaNs inside the vector part and the tail.
+    @Test func nanPropagatesThroughWideRows() throws {
+        var x = Tensor.random([1, 2, 3, 6, 37], seed: 56)
+        x[0, 0, 1, 2, 5] = .nan
+        x[0, 1, 2, 4, 35] = .nan
+        let y = try maxPool3d(x, kernel: [2, 3, 3], stride: [1, 1, 2], padding: 1)
+        let ref = try pool3dReference(x, max: true, kernel: [2, 3, 3], stride: [1, 1, 2], padding: 1)
+        #expect(y.shape == ref.shape)
+        #expect(zip(y.scalars, ref.scalars).allSatisfy { $0.isNaN ? $1.isNaN : $0 == $1 })
+        #expect(y.scalars.contains { $0.isNaN })
+    }
+
     @Test func outputSizesFollowPyTorch() throws {
         // k3 s2 p1 ceil: D 5 -> ceil(4/2)+1 = 3; H 6 -> ceil(5/2)+1 = 4 (last start 5 < 6 + 1); W 7 -> 4.
         let y = try maxPool3d(Tensor.zeros([1, 1, 5, 6, 7]), kernel: 3, stride: 2, padding: 1, ceilMode: true)

@@ -1,44 +1,62 @@
 import VoxelTensor
 
 extension Graph {
-    /// The graph with batch norms folded into the convolutions before them and ReLU, LeakyReLU and
-    /// Clip fused into the convolutions' stores.
+    /// The graph with batch norms folded into the convolutions before them, residual additions
+    /// (`conv + x`, as ResNet blocks end) and ReLU, LeakyReLU and Clip fused into the convolutions'
+    /// stores.
     ///
-    /// A pair is fused only when the convolution's output feeds nothing else and is not in `keeping`
+    /// A link is fused only when the value it consumes feeds nothing else and is not in `keeping`
     /// (a CAM target layer must stay observable). Value ids are unchanged: the fused node writes the
     /// value the last node of the pattern wrote, so captures and outputs still refer to the same values.
+    /// A convolution that takes in a residual moves to the addition's place in the node order, where
+    /// the residual's producer is sure to have run.
     public func fused(keeping: Set<ValueID> = []) throws -> Graph {
         let consumers = self.consumers
         let protected = keeping.union(outputs)
-        var result = nodes
-        var removed = [Bool](repeating: false, count: nodes.count)
+        var result: [Node?] = nodes
+        // Nodes already folded into a chain (an addition has two convolutions before it: only the first
+        // chain to reach it may take it).
+        var taken = [Bool](repeating: false, count: nodes.count)
+        func isPrivate(_ v: ValueID) -> Bool { !protected.contains(v) && consumers[v].count == 1 }
         for i in nodes.indices {
-            guard !removed[i], case .conv(var spec) = result[i].op else { continue }
-            var node = result[i]
-            // Follow the chain conv -> [batch norm] -> [activation] while each link is private.
-            while !protected.contains(node.output), consumers[node.output].count == 1 {
+            guard !taken[i], case .conv(var spec) = nodes[i].op else { continue }
+            var node = nodes[i]
+            var position = i
+            // Follow the chain conv -> [batch norm] -> [add] -> [activation] while each link is private.
+            while isPrivate(node.output) {
                 let j = consumers[node.output][0]
                 let next = nodes[j]
-                guard next.inputs == [node.output] else { break }
-                if case .batchNorm(let bn) = next.op, spec.activation == .identity {
+                if taken[j] { break }
+                if next.inputs == [node.output], case .batchNorm(let bn) = next.op, spec.activation == .identity,
+                   !spec.addsResidual {
                     let folded = try foldBatchNorm(weight: spec.weight, bias: spec.bias, mean: bn.mean,
                                                    variance: bn.variance, scale: bn.scale, shift: bn.shift,
                                                    epsilon: bn.epsilon)
                     spec = try spec.with(weight: folded.weight, bias: .some(folded.bias))
-                } else if case .activation(let a) = next.op, spec.activation == .identity, a != .identity {
+                } else if next.inputs == [node.output], case .activation(let a) = next.op, spec.activation == .identity,
+                          a != .identity {
                     spec = try spec.with(activation: a)
+                } else if case .binary(.add) = next.op, spec.activation == .identity, !spec.addsResidual,
+                          next.inputs.count == 2, next.inputs.filter({ $0 == node.output }).count == 1,
+                          let other = next.inputs.first(where: { $0 != node.output }),
+                          values[other].shape == values[node.output].shape, constants[other] == nil {
+                    spec = try spec.with(addsResidual: true)
+                    node.inputs = [node.inputs[0], other]
+                    position = j
                 } else {
                     break
                 }
-                removed[j] = true
+                result[j] = nil
+                taken[j] = true
                 node.output = next.output
                 if node.modulePath.isEmpty { node.modulePath = next.modulePath }
             }
             node.op = .conv(spec)
-            result[i] = node
+            result[i] = nil
+            result[position] = node
         }
         var g = self
-        g.replaceNodes(zip(result, removed).filter { !$0.1 }.map(\.0))
+        g.replaceNodes(result.compactMap { $0 })
         return g
     }
 }

@@ -143,6 +143,7 @@ public enum NativeFormat {
         switch n.op {
         case .conv(let c):
             put("weight", c.weight); put("bias", c.bias)
+            if c.addsResidual { d.ints["residual"] = [1] }
             window(Size3(c.weight.shape[2], c.weight.shape[3], c.weight.shape[4]), c.stride, c.padding, c.dilation)
             d.ints["groups"] = [c.groups]
             encodeActivation(c.activation, into: &d)
@@ -225,7 +226,8 @@ public enum NativeFormat {
         case "Conv":
             return .conv(try ConvSpec(weight: try tensor("weight"), bias: d.tensors["bias"] == nil ? nil : try tensor("bias"),
                                       stride: try size3("stride", 1), padding: try pads(), dilation: try size3("dilation", 1),
-                                      groups: d.ints["groups"]?.first ?? 1, activation: try activation()))
+                                      groups: d.ints["groups"]?.first ?? 1, activation: try activation(),
+                                      addsResidual: d.ints["residual"]?.first == 1))
         case "BatchNormalization":
             return .batchNorm(try BatchNormSpec(mean: try tensor("mean"), variance: try tensor("variance"),
                                                 scale: try tensor("scale"), shift: try tensor("shift"),

@@ -43,9 +43,11 @@ extension Operation {
         case .conv(let c):
             let gz = c.activation == .identity ? g
                 : try VoxelTensor.activateBackward(gradOutput: g, input: try saved(output, "output"), c.activation)
-            return [try conv3dBackwardInput(gradOutput: gz, weight: c.weight, inputShape: inputShapes[0],
-                                            stride: c.stride, padding: c.padding, dilation: c.dilation,
-                                            groups: c.groups)]
+            let gx = wanted[0] ? try conv3dBackwardInput(gradOutput: gz, weight: c.weight, inputShape: inputShapes[0],
+                                                         stride: c.stride, padding: c.padding, dilation: c.dilation,
+                                                         groups: c.groups) : nil
+            // A fused residual r enters as act(conv(x) + r): its gradient is the pre-activation gradient.
+            return c.addsResidual ? [gx, wanted[1] ? gz : nil] : [gx]
         case .batchNorm(let b):
             // y = (x - mean) * k + shift with k = scale / sqrt(var + eps): dx = dy * k per channel.
             var k = [Float](repeating: 0, count: b.channels)

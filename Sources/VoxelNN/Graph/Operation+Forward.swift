@@ -8,7 +8,7 @@ extension Operation {
     public func forward(_ x: [Tensor]) throws -> Tensor {
         switch self {
         case .conv(let c):
-            return try c.packed.forward(x[0])
+            return c.addsResidual ? try c.packed.forward(x[0], residual: x[1]) : try c.packed.forward(x[0])
         case .batchNorm(let b):
             return try VoxelTensor.batchNorm(x[0], mean: b.mean, variance: b.variance, scale: b.scale, shift: b.shift,
                                              epsilon: b.epsilon)

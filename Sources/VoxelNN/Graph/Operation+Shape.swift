@@ -12,9 +12,12 @@ extension Operation {
         }
         switch self {
         case .conv(let c):
-            try requireInputs(1)
+            try requireInputs(c.addsResidual ? 2 : 1)
             let g = try Conv3DGeometry(op: "Conv", inputShape: s[0], weightShape: c.weight.shape, stride: c.stride,
                                        padding: c.padding, dilation: c.dilation, groups: c.groups)
+            if c.addsResidual, s[1] != g.outputShape {
+                throw TensorError.shapeMismatch("Conv", s[1], g.outputShape, "the residual must have the output's shape")
+            }
             return g.outputShape
         case .batchNorm(let bn):
             try requireInputs(1)

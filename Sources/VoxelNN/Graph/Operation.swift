@@ -2,18 +2,22 @@ import VoxelTensor
 
 /// A convolution node's parameters and weights, with the weights prepacked for the fast kernel.
 ///
-/// `weight: [Cout, Cin/groups, kD, kH, kW]`, `bias: [Cout]`. Batch norm and an activation that follow
-/// the convolution may be folded in by `Graph.fused(keeping:)`.
+/// `weight: [Cout, Cin/groups, kD, kH, kW]`, `bias: [Cout]`. Batch norm, a residual addition and an
+/// activation that follow the convolution may be folded in by `Graph.fused(keeping:)`.
 public struct ConvSpec: Sendable {
     public let weight: Tensor
     public let bias: Tensor?
     public let stride: Size3, padding: Padding3, dilation: Size3, groups: Int
     public let activation: Activation
+    /// The node has a second input, shaped like the output, added before the activation (a ResNet
+    /// block's `relu(bn(conv(x)) + identity)` as one pass). Only `Graph.fused` makes these.
+    public let addsResidual: Bool
     /// The packed form used by the forward pass.
     public let packed: PackedConv3D
 
     public init(weight: Tensor, bias: Tensor?, stride: Size3 = 1, padding: Padding3 = 0,
-                dilation: Size3 = 1, groups: Int = 1, activation: Activation = .identity) throws {
+                dilation: Size3 = 1, groups: Int = 1, activation: Activation = .identity,
+                addsResidual: Bool = false) throws {
         self.weight = weight
         self.bias = bias
         self.stride = stride
@@ -21,14 +25,17 @@ public struct ConvSpec: Sendable {
         self.dilation = dilation
         self.groups = groups
         self.activation = activation
+        self.addsResidual = addsResidual
         packed = try PackedConv3D(weight: weight, bias: bias, stride: stride, padding: padding,
                                   dilation: dilation, groups: groups, activation: activation)
     }
 
-    /// The same convolution with other weights or another fused activation.
-    public func with(weight: Tensor? = nil, bias: Tensor?? = nil, activation: Activation? = nil) throws -> ConvSpec {
+    /// The same convolution with other weights, another fused activation or a fused residual.
+    public func with(weight: Tensor? = nil, bias: Tensor?? = nil, activation: Activation? = nil,
+                     addsResidual: Bool? = nil) throws -> ConvSpec {
         try ConvSpec(weight: weight ?? self.weight, bias: bias ?? self.bias, stride: stride, padding: padding,
-                     dilation: dilation, groups: groups, activation: activation ?? self.activation)
+                     dilation: dilation, groups: groups, activation: activation ?? self.activation,
+                     addsResidual: addsResidual ?? self.addsResidual)
     }
 }
 

@@ -243,7 +243,8 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
                      b0: Int, b1: Int, b2: Int, b3: Int, b4: Int, b5: Int,
                      bias0: SIMD8<Float>, bias1: SIMD8<Float>,
                      dst: UnsafeMutablePointer<Float>, d: (Int, Int, Int, Int, Int, Int), valid: Int,
-                     dstChannelStride: Int, validChannels: Int, activation: Activation) {
+                     dstChannelStride: Int, validChannels: Int, activation: Activation,
+                     residual: UnsafePointer<Float>?) {
     var a00 = bias0, a01 = bias1, a10 = bias0, a11 = bias1, a20 = bias0, a21 = bias1
     var a30 = bias0, a31 = bias1, a40 = bias0, a41 = bias1, a50 = bias0, a51 = bias1
     var wp = w
@@ -272,6 +273,11 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
     let n0 = min(8, validChannels), n1 = max(0, validChannels - 8)
     let cs8 = 8 * dstChannelStride
     @inline(__always) func put(_ lo: SIMD8<Float>, _ hi: SIMD8<Float>, _ off: Int) {
+        var lo = lo, hi = hi
+        if let r = residual {
+            for l in 0..<n0 { lo[l] += r[off + l * dstChannelStride] }
+            for l in 0..<n1 { hi[l] += r[off + cs8 + l * dstChannelStride] }
+        }
         scatterLanes(activation.apply(lo), dst + off, dstChannelStride, n0)
         if n1 > 0 { scatterLanes(activation.apply(hi), dst + off + cs8, dstChannelStride, n1) }
     }
@@ -291,10 +297,12 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
 ///   channel is written.
 /// - `isa`: AVX-512 needs `weights.block` packed for it and a W source step of 1 or 2; otherwise the
 ///   AVX2 kernel runs (it reads 16-channel halves of 32-blocks).
+/// - `residual`: laid out like `dst`; each output is `activation(bias + sum + residual)`.
 @usableFromInline func runDirect(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
                                  weights: DirectWeights, grid: DirectGrid,
                                  dst: UnsafeMutablePointer<Float>, dstChannelStride: Int,
-                                 bias: [Float]?, activation: Activation, isa: ConvISA) {
+                                 bias: [Float]?, activation: Activation, isa: ConvISA,
+                                 residual: UnsafePointer<Float>? = nil) {
     precondition(taps.count == weights.taps, "direct conv: tap table and packed weights disagree")
     let G = grid.count
     if G.product == 0 { return }
@@ -307,7 +315,8 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
     }
     if isa == .avx512 && direct512Supports(colSrcStep: grid.srcStep.w, block: block) {
         runDirect512(src: src, srcChannelStride: srcChannelStride, taps: taps, weights: weights, grid: grid,
-                     dst: dst, dstChannelStride: dstChannelStride, bias: biasPadded, activation: activation)
+                     dst: dst, dstChannelStride: dstChannelStride, bias: biasPadded, activation: activation,
+                     residual: residual)
         return
     }
     precondition(block % convBlock == 0, "direct conv: AVX2 kernel needs 16- or 32-channel blocks")
@@ -318,6 +327,7 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
     let halves = block / convBlock
     let tiles = weights.groups * weights.blocks * halves * slabs
     let srcP = SharedConstPointer(src), dstP = SharedPointer(dst)
+    let resP = residual.map { SharedConstPointer($0) }
     taps.withUnsafeBufferPointer { tapBuf in
         weights.data.withUnsafeBufferPointer { wBuf in
             biasPadded.withUnsafeBufferPointer { bBuf in
@@ -359,7 +369,8 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
                                         bias0: bias0, bias1: bias1,
                                         dst: dstG, d: (d0, d1, d2, d3, d4, d5), valid: min(convTileW, count - q),
                                         dstChannelStride: dstChannelStride, validChannels: validChannels,
-                                        activation: activation)
+                                        activation: activation,
+                                        residual: resP.map { $0 + (g * weights.outPerGroup + co0) * dstChannelStride })
                         q += convTileW
                     }
                 }
@@ -371,7 +382,7 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
 /// The AVX-512 path of `runDirect`: tiles are (group, block, chunk of flattened (pd, ph) rows).
 func runDirect512(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int], weights: DirectWeights,
                   grid: DirectGrid, dst: UnsafeMutablePointer<Float>, dstChannelStride: Int,
-                  bias: [Float], activation: Activation) {
+                  bias: [Float], activation: Activation, residual: UnsafePointer<Float>?) {
     let G = grid.count
     let rows = G.d * G.h
     var rowSrc = [Int](repeating: 0, count: rows), rowDst = [Int](repeating: 0, count: rows)
@@ -400,6 +411,7 @@ func runDirect512(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
         }
     }()
     let srcP = SharedConstPointer(src), dstP = SharedPointer(dst)
+    let resP = residual.map { SharedConstPointer($0) }
     taps.withUnsafeBufferPointer { tapBuf in weights.data.withUnsafeBufferPointer { wBuf in
         bias.withUnsafeBufferPointer { bBuf in rowSrc.withUnsafeBufferPointer { rsBuf in
             rowDst.withUnsafeBufferPointer { rdBuf in
@@ -420,7 +432,8 @@ func runDirect512(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
                         dstChannelStride: dstChannelStride, validChannels: min(weights.block, weights.outPerGroup - co0),
                         rowSrc: rsP + r0, rowDst: rdP + r0, rows: min(rowsPerSlab, rows - r0),
                         cols: G.w, colSrcStep: grid.srcStep.w, colDstStep: grid.dstStep.w,
-                        activation: act, actA: a, actB: b)
+                        activation: act, actA: a, actB: b,
+                        residual: resP.map { $0 + (g * weights.outPerGroup + co0) * dstChannelStride })
                     direct512Run(tileArgs, block: weights.block)
                 }
             }

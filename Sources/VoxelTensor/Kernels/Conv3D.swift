@@ -68,16 +68,34 @@ public struct PackedConv3D: Sendable {
     /// - Parameter input: `[N, Cin, D, H, W]` with `Cin = weightShape[1] * groups`.
     /// - Returns: `[N, Cout, OD, OH, OW]` with the bias added and the activation applied.
     /// - Throws: `TensorError` naming the input and weight shapes when they do not fit together.
-    public func forward(_ input: Tensor) throws -> Tensor { try forward(input, depthChunk: nil) }
+    public func forward(_ input: Tensor) throws -> Tensor { try forward(input, residual: nil, depthChunk: nil) }
+
+    /// Runs the convolution with a residual connection fused into the store:
+    /// `activation(conv(input) + bias + residual)`, as a ResNet block ends (`relu(bn(conv(x)) + x)`).
+    ///
+    /// - Throws: `TensorError` naming both shapes when `residual` is not the output's shape.
+    public func forward(_ input: Tensor, residual: Tensor) throws -> Tensor {
+        try forward(input, residual: residual, depthChunk: nil)
+    }
 
     /// `forward` with a given number of output planes per chunk (tests: every chunking gives the same bits).
-    func forward(_ input: Tensor, depthChunk: Int?) throws -> Tensor {
+    func forward(_ input: Tensor, residual: Tensor? = nil, depthChunk: Int?) throws -> Tensor {
         let geo = try Conv3DGeometry(inputShape: input.shape, weightShape: weightShape, stride: stride,
                                      padding: padding, dilation: dilation, groups: groups)
+        if let residual, residual.shape != geo.outputShape {
+            throw TensorError.shapeMismatch("conv3d", residual.shape, geo.outputShape, "the residual must have the output's shape")
+        }
         // Every output element is written by exactly one micro-tile.
         return Tensor(shape: geo.outputShape) { buffer in
             input.scalars.withUnsafeBufferPointer { x in
-                convForwardDirect(x.baseAddress!, geo: geo, into: buffer.baseAddress!, depthChunk: depthChunk)
+                if let residual {
+                    residual.scalars.withUnsafeBufferPointer { r in
+                        convForwardDirect(x.baseAddress!, geo: geo, into: buffer.baseAddress!, residual: r.baseAddress!,
+                                          depthChunk: depthChunk)
+                    }
+                } else {
+                    convForwardDirect(x.baseAddress!, geo: geo, into: buffer.baseAddress!, depthChunk: depthChunk)
+                }
             }
         }
     }
@@ -89,7 +107,8 @@ public struct PackedConv3D: Sendable {
     /// volume first made a 16->16 layer at 64^3, 35 MB of source and output, run from DRAM at 62% of
     /// peak instead of 80%.) Chunking changes no arithmetic: each output is the same sum.
     @usableFromInline func convForwardDirect(_ x: UnsafePointer<Float>, geo: Conv3DGeometry,
-                                             into y: UnsafeMutablePointer<Float>, depthChunk: Int? = nil) {
+                                             into y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>? = nil,
+                                             depthChunk: Int? = nil) {
         let I = geo.input, O = geo.output, pb = geo.padding.begin, pe = geo.padding.end
         let K = geo.kernel, dil = dilation
         // W split by the stride, so output column ow reads columns ow + tap: step 1 for every kernel.
@@ -124,7 +143,8 @@ public struct PackedConv3D: Sendable {
                                           dstOrigin: od0 * O.h * O.w, dstStep: Size3(O.h * O.w, O.w, 1))
                     runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
                               weights: weights, grid: grid, dst: y + n * geo.outChannels * O.product,
-                              dstChannelStride: O.product, bias: bias, activation: activation, isa: isa)
+                              dstChannelStride: O.product, bias: bias, activation: activation, isa: isa,
+                              residual: residual.map { $0 + n * geo.outChannels * O.product })
                     od0 = od1
                 }
             }

@@ -88,42 +88,68 @@ public func maxPool3d(_ x: Tensor, kernel: Size3, stride: Size3? = nil, padding:
     if p.outShape.product == 0 { return Tensor.zeros(p.outShape) }
     let Ho = p.h.outSize, Wo = p.w.outSize, H = p.h.inSize, W = p.w.inSize
     // Max is separable: per output slab, max over the D taps (rows of W), then over the H taps, then
-    // over the W taps. Exact, so equal to the window scan; NaN propagates at every stage.
+    // over the W taps. Exact, so equal to the window scan; NaN propagates at every stage. A tile takes
+    // up to 8 consecutive slabs of one channel, so input planes shared by neighbouring windows are
+    // read from memory once and then from cache (64x128^3 -> 64^3: 105 ms with one slab per tile).
+    let Do = p.d.outSize
+    let slabsPerTile = 8
+    let chunks = (Do + slabsPerTile - 1) / slabsPerTile
     return Tensor(shape: p.outShape) { out in
         let o = shared(out)
         x.withShared { src in
-            Parallel.forEach(p.n * p.c * p.d.outSize) { s in
-                let plane = s / p.d.outSize, od = s % p.d.outSize
+            Parallel.forEach(p.n * p.c * chunks) { tile in
+                let plane = tile / chunks, od0 = (tile % chunks) * slabsPerTile
                 let xin = src + plane * p.inPlane
-                let dst = o + s * Ho * Wo
-                var bufD = [Float](repeating: -.infinity, count: H * W)
-                var bufH = [Float](repeating: -.infinity, count: Ho * W)
-                bufD.withUnsafeMutableBufferPointer { bd in bufH.withUnsafeMutableBufferPointer { bh in
-                    guard let a = bd.baseAddress, let b = bh.baseAddress else { return }
+                let a = UnsafeMutablePointer<Float>.allocate(capacity: H * W)
+                let b = UnsafeMutablePointer<Float>.allocate(capacity: Ho * W)
+                defer { a.deallocate(); b.deallocate() }
+                for od in od0..<min(Do, od0 + slabsPerTile) {
+                    let dst = o + (plane * Do + od) * Ho * Wo
+                    a.initialize(repeating: -.infinity, count: H * W)
+                    b.initialize(repeating: -.infinity, count: Ho * W)
                     for kd in p.d.kLo[od]..<max(p.d.kLo[od], p.d.kHi[od]) {
-                        let xs = xin + (p.d.start[od] + kd * p.d.dilation) * H * W
-                        for i in 0..<(H * W) { let v = xs[i]; if v > a[i] || v.isNaN { a[i] = v } }
+                        maxAccumulate(a, xin + (p.d.start[od] + kd * p.d.dilation) * H * W, count: H * W)
                     }
                     for oh in 0..<Ho {
                         let row = b + oh * W
                         for kh in p.h.kLo[oh]..<max(p.h.kLo[oh], p.h.kHi[oh]) {
-                            let r = a + (p.h.start[oh] + kh * p.h.dilation) * W
-                            for i in 0..<W { let v = r[i]; if v > row[i] || v.isNaN { row[i] = v } }
+                            maxAccumulate(row, a + (p.h.start[oh] + kh * p.h.dilation) * W, count: W)
                         }
                         let q = dst + oh * Wo
                         for ow in 0..<Wo {
+                            // Branch-free (`v > m ? v : m` is one max instruction; a data-dependent
+                            // branch here mispredicted on about half the voxels and took 70% of the pool).
                             var m = -Float.infinity
+                            var nan = false
                             let base = p.w.start[ow]
                             for kw in p.w.kLo[ow]..<max(p.w.kLo[ow], p.w.kHi[ow]) {
-                                let v = row[base + kw * p.w.dilation]
-                                if v > m || v.isNaN { m = v }
+                                let v = row[base &+ kw &* p.w.dilation]
+                                m = v > m ? v : m
+                                nan = nan || v.isNaN
                             }
-                            q[ow] = m
+                            q[ow] = nan ? .nan : m
                         }
                     }
-                } }
+                }
             }
         }
+    }
+}
+
+/// `a[i] = x[i]` where `x[i] > a[i]` or `x[i]` is NaN (so NaN propagates), 16 lanes at a time.
+@inline(__always) func maxAccumulate(_ a: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    var i = 0
+    while i + 16 <= count {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+        let m = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(a + i).storeBytes(of: m.replacing(with: v, where: (v .> m) .| (v .!= v)),
+                                                  as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < count {
+        let v = x[i]
+        if v > a[i] || v.isNaN { a[i] = v }
+        i += 1
     }
 }
 
