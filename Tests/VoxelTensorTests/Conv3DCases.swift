@@ -26,6 +26,10 @@ struct ConvCase: CustomStringConvertible, Sendable {
 
     static let table: [ConvCase] = [
         ConvCase(name: "k1", cin: 3, cout: 5, size: Size3(4, 5, 7), kernel: 1),
+        // 1x1x1 layers read the input in place but for their last rows (see `pointwiseForward`).
+        ConvCase(name: "k1 40->36 W24 batch 2", batch: 2, cin: 40, cout: 36, size: Size3(6, 10, 24), kernel: 1,
+                 activation: .relu),
+        ConvCase(name: "k1 groups 4 W20", cin: 8, cout: 12, size: Size3(5, 6, 20), kernel: 1, groups: 4),
         ConvCase(name: "k3 16->16 W13", cin: 16, cout: 16, size: Size3(5, 6, 13), kernel: 3, padding: 1),
         ConvCase(name: "k3 s2 5->17", cin: 5, cout: 17, size: Size3(7, 8, 9), kernel: 3, stride: 2, padding: 1),
         ConvCase(name: "k2 s2 no bias", cin: 4, cout: 8, size: Size3(6, 6, 7), kernel: 2, stride: 2, bias: false),

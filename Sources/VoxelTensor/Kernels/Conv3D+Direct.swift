@@ -164,10 +164,12 @@ import VoxelTensorAVX512
                 let src = xs + c * cstride + (id * size.h + ih) * size.w - begin.w
                 let row = out + ph * st.row + c * st.channel
                 if phases == 1 {
-                    // Only the border columns need zeros; the copy writes the rest.
-                    row.initialize(repeating: 0, count: w0)
-                    (row + w0).update(from: src + w0, count: w1 - w0)
-                    (row + w1).initialize(repeating: 0, count: rowLen - w1)
+                    // Only the border columns need zeros; the copy writes the rest. Rows are short
+                    // (24-130 floats), so inline vector copies beat a memmove call per row (17% of a
+                    // 1x1 layer at 24^3 went to memmove's call and setup).
+                    for i in 0..<w0 { row[i] = 0 }
+                    copyFloats(row + w0, src + w0, count: w1 - w0)
+                    for i in w1..<rowLen { row[i] = 0 }
                 } else {
                     row.initialize(repeating: 0, count: rowLen)
                     // Phase r holds columns r, r + phases, ...: a strided gather per phase.
@@ -196,6 +198,17 @@ import VoxelTensorAVX512
     padVolumeInterleaved(x + lo * size.h * size.w, channels: channels, size: Size3(hi - lo, size.h, size.w),
                          begin: Size3(before, begin.h, begin.w), end: Size3(after, end.h, end.w),
                          phases: phases, channelStride: size.product, into: dst)
+}
+
+/// Copies `count` floats, 16 at a time, then one by one.
+@inline(__always) func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    var i = 0
+    while i + 16 <= count {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self),
+                                                    as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < count { dst[i] = src[i]; i += 1 }
 }
 
 /// A scratch buffer for `padVolumeInterleaved` with strides `st`: only the slack after the volume is
