@@ -32,6 +32,9 @@ public struct ModelScorer: Sendable {
     public var memoryBudget: Int
     /// The largest batch, whatever the budget: beyond a few samples a batch only adds memory traffic.
     public var maxBatch: Int = 8
+    /// Score inputs one at a time, recomputing only what differs from the input before
+    /// (`IncrementalRunner`) instead of in batches: perturbation curves change one region per step.
+    public var incremental = true
     /// Called with (what, done, total) after each batch.
     public var progress: (@Sendable (String, Int, Int) -> Void)?
 
@@ -87,6 +90,19 @@ public struct ModelScorer: Sendable {
     public func scores(count: Int, classIndex: Int, target: ScoreTarget, what: String,
                        fill: (Int, UnsafeMutableBufferPointer<Float>) throws -> Void) throws -> [Float] {
         let sample = inputShape.dropFirst().product
+        if incremental {
+            let runner = IncrementalRunner(graph: graph)
+            var buffer = [Float](repeating: 0, count: sample)
+            var result: [Float] = []
+            result.reserveCapacity(count)
+            for i in 0..<count {
+                try buffer.withUnsafeMutableBufferPointer { try fill(i, $0) }
+                let out = try runner.run(try Tensor(shape: inputShape, scalars: buffer))[output]
+                result.append(try Self.score(of: out, row: 0, classIndex: classIndex, target: target, graph: graph, output: output))
+                progress?(what, i + 1, count)
+            }
+            return result
+        }
         let batch = min(batchSize, max(count, 1))
         var result: [Float] = []
         result.reserveCapacity(count)
@@ -109,18 +125,26 @@ public struct ModelScorer: Sendable {
             guard out.rank == 2, out.shape[0] == n else {
                 throw EvalError("model output '\(graph.values[graph.outputs[output]].name)' has shape \(out.shape) for a batch of \(n); evaluation needs [N, classes] logits")
             }
-            let k = out.shape[1]
-            guard classIndex >= 0 && classIndex < k else {
-                throw EvalError("class \(classIndex) is out of range: the model has \(k) classes")
-            }
             for j in 0..<n {
-                let row = Array(out.scalars[(j * k)..<((j + 1) * k)])
-                result.append(Self.score(row, classIndex: classIndex, target: target))
+                result.append(try Self.score(of: out, row: j, classIndex: classIndex, target: target, graph: graph, output: output))
             }
             start += n
             progress?(what, start, count)
         }
         return result
+    }
+
+    /// The score of class `classIndex` in row `row` of logits `[N, classes]`.
+    static func score(of logits: Tensor, row: Int, classIndex: Int, target: ScoreTarget, graph: Graph,
+                      output: Int) throws -> Float {
+        guard logits.rank == 2, row < logits.shape[0] else {
+            throw EvalError("model output '\(graph.values[graph.outputs[output]].name)' has shape \(logits.shape); evaluation needs a classifier's [N, classes] logits")
+        }
+        let k = logits.shape[1]
+        guard classIndex >= 0 && classIndex < k else {
+            throw EvalError("class \(classIndex) is out of range: the model has \(k) classes")
+        }
+        return score(Array(logits.scalars[(row * k)..<((row + 1) * k)]), classIndex: classIndex, target: target)
     }
 
     /// The score of one class from a row of logits: its softmax probability or its logit.

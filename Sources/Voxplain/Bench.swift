@@ -120,6 +120,25 @@ public enum Bench {
         return Double(usage.ru_maxrss) / 1024  // Linux reports KiB
     }
 
+    /// Starts a new peak-memory measurement: free heap pages go back to the system and Linux's
+    /// high-water mark is reset to the current resident size (`/proc/self/clear_refs`). Returns false
+    /// where that is not possible; `residentPeakMiB` then reports the whole run's peak.
+    @discardableResult
+    public static func resetPeakMemory() -> Bool {
+        Memory.releaseFreeMemory()
+        guard let f = fopen("/proc/self/clear_refs", "w") else { return false }
+        defer { fclose(f) }
+        return fputs("5", f) >= 0
+    }
+
+    /// The resident high-water mark (VmHWM) since the last `resetPeakMemory`, in MiB.
+    public static func residentPeakMiB() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return peakMemoryMiB() }
+        return kib / 1024
+    }
+
 
     /// Runs the whole benchmark. `quick` uses fewer repetitions; `log` receives progress lines.
     public static func run(quick: Bool, measurePeak: Bool = true, layers: [BenchLayer] = BenchLayer.standard,

@@ -78,10 +78,17 @@ public struct PackedConv3D: Sendable {
         try forward(input, residual: residual, depthChunk: nil)
     }
 
+    /// Runs the layer with other padding: for computing a box of the output from the input box it
+    /// reads, with the layer's padding kept only where the box meets the volume's border. Each output
+    /// is the same sum in the same order as in a whole-volume run, so the values are bit-identical.
+    public func forward(_ input: Tensor, padding: Padding3, residual: Tensor?) throws -> Tensor {
+        try forward(input, residual: residual, depthChunk: nil, padding: padding)
+    }
+
     /// `forward` with a given number of output planes per chunk (tests: every chunking gives the same bits).
-    func forward(_ input: Tensor, residual: Tensor? = nil, depthChunk: Int?) throws -> Tensor {
+    func forward(_ input: Tensor, residual: Tensor? = nil, depthChunk: Int?, padding: Padding3? = nil) throws -> Tensor {
         let geo = try Conv3DGeometry(inputShape: input.shape, weightShape: weightShape, stride: stride,
-                                     padding: padding, dilation: dilation, groups: groups)
+                                     padding: padding ?? self.padding, dilation: dilation, groups: groups)
         if let residual, residual.shape != geo.outputShape {
             throw TensorError.shapeMismatch("conv3d", residual.shape, geo.outputShape, "the residual must have the output's shape")
         }

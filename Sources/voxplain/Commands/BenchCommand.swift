@@ -26,6 +26,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "With --model: also time every node of the forward pass (the 25 slowest are printed).")
     var profile = false
 
+    @Flag(help: "With --model: also time AOPC (MoRF and LeRF, 100 steps each), incremental and batched, against single forward passes.")
+    var aopc = false
+
     @Flag(help: "Print machine-readable JSON instead of a table.")
     var json = false
 
@@ -80,7 +83,7 @@ struct BenchCommand: ParsableCommand {
         try reportingErrors {
             guard reps >= 1 else { throw VoxplainError("--reps \(reps): must be at least 1") }
             let inputSize = try size.map { try parseNumbers($0, count: 3, option: "--size").map { Int($0) } }
-            let results = try model.map { try Bench.model($0, size: inputSize, reps: reps, scoreCAM: scorecam, profile: profile) }
+            let results = try model.map { try Bench.model($0, size: inputSize, reps: reps, scoreCAM: scorecam, profile: profile, aopc: aopc) }
             if json {
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -91,9 +94,15 @@ struct BenchCommand: ParsableCommand {
                 print(String(format: "%@ %@: %.2f GFLOP, forward %.1f ms (%.1f GFLOP/s), Grad-CAM %.1f ms, Grad-CAM++ %.1f ms, HR-CAM %.1f ms",
                              r.model, "\(r.inputShape)", r.gflop, r.forwardMs, r.forwardGFLOPS, r.gradcamMs, r.gradcamppMs, r.hrcamMs))
                 if let s = r.scorecamMs, let n = r.scorecamPasses {
-                    print(String(format: "  Score-CAM on %@ (%d channels): %.1f ms, %d forward passes", r.layer, r.layerChannels, s, n))
+                    print(String(format: "  Score-CAM on %@ (%d channels): %.1f ms, %d forward passes", r.layer, r.layerChannels, s, n)
+                          + (r.scorecamPeakMiB.map { String(format: ", peak resident %.0f MiB (budget %.0f MiB)", $0, r.memoryBudgetMiB ?? 0) } ?? ""))
                 }
                 print(String(format: "  peak memory %.0f MiB", r.peakMemoryMiB))
+                if let a = r.aopcMs, let b = r.aopcBatchedMs, let n = r.aopcPasses,
+                   let ra = r.aopcPerCurveOver100Forward, let rb = r.aopcBatchedPerCurveOver100Forward {
+                    print(String(format: "  AOPC, MoRF + LeRF of 100 steps (%d passes): incremental %.0f ms (one curve = %.2f x 100 forward passes), batched whole passes %.0f ms (%.2f x)",
+                                 n, a, ra, b, rb))
+                }
                 if let nodes = r.nodes { printProfile(nodes, forwardMs: r.forwardMs) }
             }
         }
