@@ -53,6 +53,10 @@ struct ConvCase: CustomStringConvertible, Sendable {
                  activation: .leakyRelu(alpha: 0.2)),
         ConvCase(name: "wide 20->24 W13 s2 bwd", cin: 20, cout: 24, size: Size3(4, 5, 26), kernel: 3, stride: [1, 1, 2],
                  padding: 1),
+        // Rows wide enough for the vector split of stride-2 columns, with even and odd left padding.
+        ConvCase(name: "s2 W37", cin: 3, cout: 8, size: Size3(3, 4, 37), kernel: 3, stride: 2, padding: 1),
+        ConvCase(name: "s2 W40 pad w 2/0", cin: 2, cout: 5, size: Size3(3, 3, 40), kernel: 3, stride: [1, 1, 2],
+                 padding: [1, 1, 2, 1, 1, 0]),
         ConvCase(name: "stride 3 > kernel 2", cin: 2, cout: 4, size: Size3(8, 7, 8), kernel: 2, stride: 3, padding: 1),
         ConvCase(name: "relu", cin: 4, cout: 16, size: Size3(4, 4, 6), kernel: 3, padding: 1, activation: .relu),
         ConvCase(name: "leaky relu", cin: 4, cout: 8, size: Size3(4, 4, 6), kernel: 3, padding: 1,
