@@ -9,7 +9,8 @@ temporary folder, then, model by model, times in PyTorch (CPU, 2 threads):
   - the forward pass (torch.no_grad, eval),
   - MONAI's GradCAM and GradCAMpp at the last feature layer,
   - on the VGG model, a batched 3D Score-CAM (torch-cam's ScoreCAM, batch 16) on its 128-channel layer,
-and runs `voxplain bench --model` on the ONNX file, and prints both with the ratios and the issue
+and runs `voxplain bench --model` on the ONNX file (on the VGG model also `--scorecam --aopc`: Score-CAM
+with its peak resident memory, and AOPC of 100 steps against 100 single forward passes), and prints both with the ratios and the issue
 targets (PASS/FAIL). Timings are best-of-N; these shared machines vary up to 2x between runs, so only
 ratios within one run mean anything.
 """
@@ -85,7 +86,7 @@ def main():
                               input_names=["image"], output_names=["logits"])
             scorecam = name == "vgg3d"
             t = torch_side(name, model, size, reps, scorecam)
-            cmd = [args.voxplain, "bench", "--model", path, "--reps", str(reps), "--json"] + (["--scorecam"] if scorecam else [])
+            cmd = [args.voxplain, "bench", "--model", path, "--reps", str(reps), "--json"] + (["--scorecam", "--aopc"] if scorecam else [])
             ours = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)["models"][0]
             rows.append((name, size, conv_flops(model, size) / 1e9, t, ours))
             print(f"measured {name}", file=sys.stderr, flush=True)
@@ -106,8 +107,18 @@ def main():
             sc = o["scorecamMs"] / 1e3
             print(f"  Score-CAM on {o['layer']} ({o['layerChannels']} channels): torch-cam batch 16 {t['scorecam']:.2f} s, "
                   f"ours {sc:.2f} s ({o['scorecamPasses']} passes), ratio {t['scorecam'] / sc:.2f}; "
-                  f"our peak memory {o['peakMemoryMiB']:.0f} MiB")
+                  f"our peak resident memory during Score-CAM {o.get('scorecamPeakMiB') or o['peakMemoryMiB']:.0f} MiB "
+                  f"(budget {o.get('memoryBudgetMiB') or 2048:.0f} MiB)")
             checks.append((f"{name}: Score-CAM >= 3x batched PyTorch", t["scorecam"] / sc >= 3, t["scorecam"] / sc))
+            if o.get("scorecamPeakMiB"):
+                checks.append((f"{name}: Score-CAM peak resident memory within its budget (MiB)",
+                               o["scorecamPeakMiB"] <= o["memoryBudgetMiB"], o["scorecamPeakMiB"]))
+        if o.get("aopcMs"):
+            print(f"  AOPC, MoRF + LeRF of 100 steps ({o['aopcPasses']} passes): incremental {o['aopcMs'] / 1e3:.2f} s, "
+                  f"one curve = {o['aopcPerCurveOver100Forward']:.2f} x 100 forward passes; batched whole passes "
+                  f"{o['aopcBatchedMs'] / 1e3:.2f} s ({o['aopcBatchedPerCurveOver100Forward']:.2f} x)")
+            checks.append((f"{name}: AOPC with 100 steps <= 100 forward passes (x)", o["aopcPerCurveOver100Forward"] <= 1,
+                           o["aopcPerCurveOver100Forward"]))
     print()
     for label, ok, value in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {label}  ({value:.2f})")

@@ -54,5 +54,9 @@ import _TestSupport
                               naming: ct, "out of range")
         try cli.expectFailure(["evaluate", ModelCLITests.resnet, "--data", dir + "/l.csv", "--region", "2.5"], naming: "--region")
         try cli.expectFailure(["evaluate", ModelCLITests.resnet, "--data", dir + "/l.csv", "--steps", "0"], naming: "--steps")
+        // --truth-masks: a row without a mask is an error naming the list and the line.
+        try cli.expectFailure(["evaluate", ModelCLITests.resnet, "--data", dir + "/l.csv", "--truth-masks", "--out", dir + "/o2"],
+                              naming: "l.csv", "--truth-masks needs a mask on every row; 1 row(s) have none (lines 2)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/o2"))
     }
 }

@@ -57,6 +57,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Distance in mm within which a map's peak counts as pointing at a lesion.")
     var tolerance: Double = 0
 
+    @Flag(name: .customLong("truth-masks"), help: "Every scan must have a lesion mask in the list's mask column (an error names the rows without one); without this flag, masks are used where given.")
+    var truthMasks = false
+
     @Option(name: .customLong("sanity-scans"), help: "Run the randomisation check on this many first scans (0: none).")
     var sanityScans: Int = 1
 
@@ -105,6 +108,13 @@ struct EvaluateCommand: ParsableCommand {
                 }
             }
             let items = try EvaluationItem.readList(data)
+            if truthMasks {
+                let missing = items.enumerated().filter { $0.element.mask == nil }.map { $0.offset + 2 }
+                guard missing.isEmpty else {
+                    let lines = missing.prefix(5).map(String.init).joined(separator: ", ") + (missing.count > 5 ? ", ..." : "")
+                    throw VoxplainError("\(data): --truth-masks needs a mask on every row; \(missing.count) row(s) have none (lines \(lines))")
+                }
+            }
             let m = try preprocessing.loadModel(model, request: request.preprocessing)
             let summary = try EvaluatePipeline.run(model: m, items: items, request: request)
             print(summary.markdown, terminator: "")
