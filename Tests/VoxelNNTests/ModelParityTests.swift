@@ -65,14 +65,22 @@ import _TestSupport
     /// ResNet blocks end in `relu(bn(conv(x)) + identity)`; fusion makes each one convolution that adds
     /// the identity in its store. Its logits and its input gradients (through every fused block) must
     /// match the unfused graph's.
-    @Test func residualFusionMatchesUnfusedGraph() throws {
-        let plain = try Self.graph("resnet.onnx")
+    /// DenseNet layers start with BN -> ReLU after a concatenation (no convolution to fold into): fusion
+    /// makes each one pass (`BatchNormSpec.activation`).
+    @Test(arguments: ["resnet", "densenet"])
+    func residualAndBatchNormFusionMatchUnfusedGraph(_ name: String) throws {
+        let plain = try Self.graph("\(name).onnx")
         let output = plain.outputs[0]
         let early = plain.stageEnds(toward: output)[0]
         let fused = try plain.fused(keeping: [early])
-        let residualConvs = fused.nodes.filter { if case .conv(let c) = $0.op { return c.addsResidual } else { return false } }
-        #expect(residualConvs.count >= 3, "fused residual convolutions: \(residualConvs.count)")
-        #expect(!fused.nodes.contains { if case .binary(.add) = $0.op { return true } else { return false } })
+        if name == "resnet" {
+            let residualConvs = fused.nodes.filter { if case .conv(let c) = $0.op { return c.addsResidual } else { return false } }
+            #expect(residualConvs.count >= 3, "fused residual convolutions: \(residualConvs.count)")
+            #expect(!fused.nodes.contains { if case .binary(.add) = $0.op { return true } else { return false } })
+        } else {
+            let bnAct = fused.nodes.filter { if case .batchNorm(let b) = $0.op { return b.activation == .relu } else { return false } }
+            #expect(bnAct.count >= 2, "batch norms with a fused ReLU: \(bnAct.count)")
+        }
         let x = Tensor.random([2, 1, 12, 12, 12], seed: 5)
         func run(_ g: Graph) throws -> GradientResult {
             try g.gradients(x, at: [early]) { logits in

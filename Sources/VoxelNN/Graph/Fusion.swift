@@ -1,7 +1,8 @@
 import VoxelTensor
 
 extension Graph {
-    /// The graph with batch norms folded into the convolutions before them, residual additions
+    /// The graph with batch norms folded into the convolutions before them (and other batch norms
+    /// taking the activation after them), residual additions
     /// (`conv + x`, as ResNet blocks end) and ReLU, LeakyReLU and Clip fused into the convolutions'
     /// stores.
     ///
@@ -54,6 +55,20 @@ extension Graph {
             node.op = .conv(spec)
             result[i] = nil
             result[position] = node
+        }
+        // A batch norm that no convolution took (one after a concatenation, as DenseNet's layers start)
+        // takes the activation after it.
+        for i in nodes.indices {
+            guard !taken[i], var node = result[i], case .batchNorm(var bn) = node.op, bn.activation == .identity,
+                  isPrivate(node.output) else { continue }
+            let j = consumers[node.output][0]
+            guard !taken[j], nodes[j].inputs == [node.output], case .activation(let a) = nodes[j].op, a != .identity else { continue }
+            bn.activation = a
+            node.op = .batchNorm(bn)
+            node.output = nodes[j].output
+            result[i] = node
+            result[j] = nil
+            taken[j] = true
         }
         var g = self
         g.replaceNodes(result.compactMap { $0 })

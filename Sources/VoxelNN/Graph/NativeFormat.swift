@@ -150,6 +150,7 @@ public enum NativeFormat {
         case .batchNorm(let b):
             put("mean", b.mean); put("variance", b.variance); put("scale", b.scale); put("shift", b.shift)
             d.floats["epsilon"] = [b.epsilon]
+            if b.activation != .identity { encodeActivation(b.activation, into: &d) }
         case .activation(let a): encodeActivation(a, into: &d)
         case .prelu(let slope): put("slope", slope)
         case .softmax(let axis): d.ints["axis"] = [axis]
@@ -229,9 +230,11 @@ public enum NativeFormat {
                                       groups: d.ints["groups"]?.first ?? 1, activation: try activation(),
                                       addsResidual: d.ints["residual"]?.first == 1))
         case "BatchNormalization":
-            return .batchNorm(try BatchNormSpec(mean: try tensor("mean"), variance: try tensor("variance"),
-                                                scale: try tensor("scale"), shift: try tensor("shift"),
-                                                epsilon: d.floats["epsilon"]?.first ?? 1e-5))
+            var bn = try BatchNormSpec(mean: try tensor("mean"), variance: try tensor("variance"),
+                                       scale: try tensor("scale"), shift: try tensor("shift"),
+                                       epsilon: d.floats["epsilon"]?.first ?? 1e-5)
+            bn.activation = try activation()
+            return .batchNorm(bn)
         case "Relu", "LeakyRelu", "Clip": return .activation(try activation())
         case "PRelu": return .prelu(slope: try tensor("slope"))
         case "Sigmoid": return .sigmoid

@@ -13,6 +13,7 @@ extension Operation {
     public var backwardNeeds: BackwardNeeds {
         switch self {
         case .conv(let c): return c.activation == .identity ? .nothing : .output
+        case .batchNorm(let b) where b.activation != .identity: return .output
         case .batchNorm, .avgPool, .globalAveragePool, .reduceMean, .flatten, .reshape, .transpose, .concat,
              .pad, .resize, .identity:
             return .nothing
@@ -49,7 +50,9 @@ extension Operation {
             // A fused residual r enters as act(conv(x) + r): its gradient is the pre-activation gradient.
             return c.addsResidual ? [gx, wanted[1] ? gz : nil] : [gx]
         case .batchNorm(let b):
-            // y = (x - mean) * k + shift with k = scale / sqrt(var + eps): dx = dy * k per channel.
+            // y = act((x - mean) * k + shift) with k = scale / sqrt(var + eps): dx = act'(y) * dy * k per channel.
+            let g = b.activation == .identity ? g
+                : try VoxelTensor.activateBackward(gradOutput: g, input: try saved(output, "output"), b.activation)
             var k = [Float](repeating: 0, count: b.channels)
             for i in 0..<b.channels { k[i] = b.scale.scalars[i] / (b.variance.scalars[i] + b.epsilon).squareRoot() }
             var shape = [Int](repeating: 1, count: inputShapes[0].count)

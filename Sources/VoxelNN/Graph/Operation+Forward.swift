@@ -11,7 +11,7 @@ extension Operation {
             return c.addsResidual ? try c.packed.forward(x[0], residual: x[1]) : try c.packed.forward(x[0])
         case .batchNorm(let b):
             return try VoxelTensor.batchNorm(x[0], mean: b.mean, variance: b.variance, scale: b.scale, shift: b.shift,
-                                             epsilon: b.epsilon)
+                                             epsilon: b.epsilon, activation: b.activation)
         case .activation(let a):
             return VoxelTensor.activate(x[0], a)
         case .prelu(let slope):

@@ -44,6 +44,9 @@ public struct ConvSpec: Sendable {
 public struct BatchNormSpec: Sendable {
     public var mean: Tensor, variance: Tensor, scale: Tensor, shift: Tensor
     public var epsilon: Float
+    /// Applied in the same pass (`Graph.fused` folds a following ReLU here, as DenseNet's and
+    /// pre-activation ResNets' BN -> ReLU -> conv blocks have).
+    public var activation: Activation = .identity
     public init(mean: Tensor, variance: Tensor, scale: Tensor, shift: Tensor, epsilon: Float = 1e-5) throws {
         let c = mean.count
         guard [variance, scale, shift].allSatisfy({ $0.count == c }) else {

@@ -23,11 +23,12 @@ private func batchNormCoefficients(_ op: String, channels: Int, mean: Tensor, va
 /// BatchNormalization at inference: `(x - mean) / sqrt(variance + epsilon) * scale + shift`.
 ///
 /// - Parameters: x: `[N, C, ...]` (rank >= 2); mean, variance, scale, shift: `[C]` (running statistics
-///   and the affine parameters; ONNX `input_mean`, `input_var`, `scale`, `B`).
+///   and the affine parameters; ONNX `input_mean`, `input_var`, `scale`, `B`); activation: applied to
+///   each result in the same pass (a pre-activation block's BN -> ReLU).
 /// - Returns: shape `x.shape`.
 /// - Throws: `TensorError` when x has rank < 2 or a parameter does not hold C values.
 public func batchNorm(_ x: Tensor, mean: Tensor, variance: Tensor, scale: Tensor, shift: Tensor,
-                      epsilon: Float = 1e-5) throws -> Tensor {
+                      epsilon: Float = 1e-5, activation: Activation = .identity) throws -> Tensor {
     guard x.rank >= 2 else { throw TensorError("batchNorm: expected [N, C, ...], got shape \(x.shape)") }
     let channels = x.shape[1]
     let (a, b) = try batchNormCoefficients("batchNorm", channels: channels, mean: mean, variance: variance,
@@ -42,7 +43,11 @@ public func batchNorm(_ x: Tensor, mean: Tensor, variance: Tensor, scale: Tensor
                 for p in range {
                     let c = p % channels, ac = a[c], bc = b[c]
                     let s = src + p * plane, d = o + p * plane
-                    for i in 0..<plane { d[i] = s[i] * ac + bc }
+                    if activation == .identity {
+                        for i in 0..<plane { d[i] = s[i] * ac + bc }
+                    } else {
+                        for i in 0..<plane { d[i] = activation.apply(s[i] * ac + bc) }
+                    }
                 }
             }
         }
