@@ -32,7 +32,7 @@ import _TestSupport
     }
 
     @Test func avx512PathIsExercisedWhenAvailable() throws {
-        // AVX-512: a wide layer (> 16 outputs, many products per output) gets W-vectorised 8-blocks and
+        // AVX-512: a wide layer (> 16 outputs) gets W-vectorised 8-blocks and
         // channel-vectorised 32-blocks, and the output width picks the one filling more lanes; a narrow
         // layer (<= 16 outputs) has 8-blocks only.
         let avx512 = Conv3DEngine.cpuHasAVX512
@@ -73,7 +73,11 @@ import _TestSupport
         #expect(DirectWeights.preferredBlock(outPerGroup: 64, inPerGroup: 64, taps: 27, width: 16, isa: .avx512) == 8)
         #expect(DirectWeights.preferredBlock(outPerGroup: 32, inPerGroup: 32, taps: 27, width: 32, isa: .avx512) == 8)
         #expect(DirectWeights.preferredBlock(outPerGroup: 128, inPerGroup: 128, taps: 27, width: 8, isa: .avx512) == 32)
-        #expect(DirectWeights.preferredBlock(outPerGroup: 64, inPerGroup: 1, taps: 343, width: 8, isa: .avx512) == 8)
+        #expect(DirectWeights.preferredBlock(outPerGroup: 64, inPerGroup: 1, taps: 343, width: 64, isa: .avx512) == 8)
+        // 1x1x1: few products per output, so block 32's scattered stores cost more than 75% lanes...
+        #expect(DirectWeights.preferredBlock(outPerGroup: 128, inPerGroup: 64, taps: 1, width: 24, isa: .avx512) == 8)
+        // ...but not more than 37.5% lanes (6-wide rows).
+        #expect(DirectWeights.preferredBlock(outPerGroup: 128, inPerGroup: 256, taps: 1, width: 6, isa: .avx512) == 32)
         #expect(DirectWeights.preferredBlock(outPerGroup: 64, inPerGroup: 64, taps: 27, width: 8, isa: .avx2) == 16)
     }
 }

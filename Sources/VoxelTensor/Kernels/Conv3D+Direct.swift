@@ -59,27 +59,30 @@ import VoxelTensorAVX512
 
     /// The blocks the engine may run a layer with, whatever its width. AVX2: 16. AVX-512: 1
     /// (W-vectorised, one channel) for at most 4 outputs per group; 8 (W-vectorised, whole-vector
-    /// stores) for groups of at most 16 outputs or outputs that sum few products (stems with Cin = 1,
-    /// where 32-channel scatter stores would dominate); else 8 or 32 (channel-vectorised), by width.
+    /// stores) for at most 16 outputs per group; else 8 or 32 (channel-vectorised), by width.
     @usableFromInline static func candidateBlocks(outPerGroup: Int, inPerGroup: Int, taps: Int, isa: ConvISA) -> [Int] {
         guard isa == .avx512 else { return [16] }
         if outPerGroup <= 4 { return [1] }
-        if outPerGroup <= 16 || inPerGroup * taps <= 400 { return [8] }
+        if outPerGroup <= 16 { return [8] }
         return [8, 32]
     }
 
-    /// The block to run output rows `width` wide with: the candidate that fills more vector lanes.
-    /// Block 8 computes 16 columns at a time (a 24-wide row fills 75%), block 32 computes 4 columns of
-    /// 32 channels (a 6-wide row fills 75%), and block 32 runs at about 0.86 of block 8 when both are
-    /// full (measured on Zen 5: 64->64 at 16^3, 426 against 494 GFLOP/s). Measured choices: 128->32
-    /// at 24^3 and 12^3 422/464 GFLOP/s with 32 against 364/358 with 8; 128->128 at 8^3 446 against 244.
+    /// The block to run output rows `width` wide with, by a cost per output fitted to measurements
+    /// (Zen 5): `products / (16 * lanes filled) + store`. Block 8 computes 16 columns at a time (a
+    /// 24-wide row fills 75% of its lanes) and stores whole vectors (cost 0.3); block 32 computes 4
+    /// columns of 32 channels (a 6-wide row fills 75%), runs at 0.86 of block 8's rate when both are
+    /// full, and scatters its stores (cost 5), which dominates when outputs sum few products. Measured
+    /// (GFLOP/s, block 32 against 8): 128->32 3^3 at 24^3 422/364; 64->64 3^3 at 16^3 426/494;
+    /// 128->128 3^3 at 8^3 446/244; 1x1 256->128 at 6^3 151/114, at 24^3 260/273; 1x1 64->128 at 24^3 128/262.
     @usableFromInline static func preferredBlock(outPerGroup: Int, inPerGroup: Int, taps: Int, width: Int,
                                                  isa: ConvISA) -> Int {
         let c = candidateBlocks(outPerGroup: outPerGroup, inPerGroup: inPerGroup, taps: taps, isa: isa)
         guard c.count > 1 else { return c[0] }
         func fill(_ n: Int, _ unit: Int) -> Double { Double(n) / Double(unit * ((n + unit - 1) / unit)) }
-        let e8 = fill(width, 16) * fill(outPerGroup, 8), e32 = 0.86 * fill(outPerGroup, 32) * fill(width, 4)
-        return e32 > e8 ? 32 : 8
+        let products = Double(inPerGroup * taps)
+        let cost8 = products / (16 * fill(width, 16) * fill(outPerGroup, 8)) + 0.3
+        let cost32 = products / (16 * 0.86 * fill(outPerGroup, 32) * fill(width, 4)) + 5
+        return cost32 < cost8 ? 32 : 8
     }
 
     /// Offset of block (g, b) in `data`.
