@@ -110,47 +110,50 @@ public struct PackedConv3DInputGradient: Sendable {
         let qb = Size3(before(K.d, dil.d, s.d), before(K.h, dil.h, s.h), before(K.w, dil.w, s.w))
         let qe = Size3(after(I.d, pb.d, s.d, O.d), after(I.h, pb.h, s.h, O.h), after(I.w, pb.w, s.w, O.w))
         let st = interleavedStrides(channels: geo.outChannels, size: O, begin: qb, end: qe)
-        // Depth chunks as in the forward pass (see `PackedConv3D.convForwardDirect`) when the depth
-        // stride is 1: gx planes [d0, d1) read padded gy planes [d0 + qb.d + lowest shift, d1 + qb.d +
-        // highest shift). With a depth stride the phases interleave planes, so one chunk takes all.
+        // Depth chunks as in the forward pass (see `PackedConv3D.convForwardDirect`), over the phase
+        // grids' depth index m (gx plane phi.d + s.d*m): position m of every phase reads padded gy
+        // planes qb.d + m + shift.d, so a chunk [m0, m1) reads [m0 + qb.d + lowest shift, m1 + qb.d +
+        // highest shift), and every phase runs on it while it is in cache (a stride-2 stem's 8 phases
+        // otherwise stream the whole gradient from memory 8 times).
         let shiftD = phases.flatMap { $0.shifts.map(\.d) }
         let lowD = shiftD.min() ?? 0, highD = shiftD.max() ?? 0
-        let chunk = s.d != 1 ? I.d : depthChunk.map { max(1, min(I.d, $0)) } ?? PackedConv3D.depthChunk(outputDepth: I.d, sourcePlaneFloats: st.plane, outputPlaneFloats: geo.inChannels * I.h * I.w,
-                                      rowsPerPlane: I.h)
-        let reach = s.d == 1 ? highD - lowD + 1 : O.d + qb.d + qe.d
+        let mCount = (I.d + s.d - 1) / s.d
+        let chunk = depthChunk.map { max(1, min(mCount, $0)) }
+            ?? PackedConv3D.depthChunk(outputDepth: mCount, sourcePlaneFloats: st.plane,
+                                       outputPlaneFloats: s.d * geo.inChannels * I.h * I.w, rowsPerPlane: I.h)
+        let reach = highD - lowD + 1
         var scratch = makeSourceScratch(SourceStrides(channel: st.channel, row: st.row, plane: st.plane,
-                                                      count: (s.d == 1 ? chunk - 1 + reach : reach) * st.plane,
+                                                      count: (chunk - 1 + reach) * st.plane,
                                                       phases: 1, phaseLength: st.phaseLength))
         return Tensor(shape: geo.inputShape) { gx in
             gradOutput.scalars.withUnsafeBufferPointer { gy in
                 scratch.withUnsafeMutableBufferPointer { sBuf in
                     for n in 0..<geo.batch {
-                        var d0 = 0
-                        while d0 < I.d {
-                            let d1 = s.d == 1 ? min(I.d, d0 + chunk) : I.d
+                        var m0 = 0
+                        while m0 < mCount {
+                            let m1 = min(mCount, m0 + chunk)
                             // Padded planes [p0, p1) of gy (padded plane p holds gy plane p - qb.d).
-                            let p0 = s.d == 1 ? d0 + qb.d + lowD : 0
-                            let p1 = s.d == 1 ? d1 - 1 + qb.d + highD + 1 : O.d + qb.d + qe.d
+                            let p0 = m0 + qb.d + lowD, p1 = m1 - 1 + qb.d + highD + 1
                             padPlanes(gy.baseAddress! + n * geo.outChannels * O.product, channels: geo.outChannels,
                                       size: O, begin: qb, end: qe, planes: p0..<p1, into: sBuf.baseAddress!)
                             // Phases write disjoint positions; together they cover every input position.
                             for p in phases {
                                 let phi = p.phase
-                                let count = Size3(s.d == 1 ? d1 - d0 : (I.d - phi.d + s.d - 1) / s.d,
-                                                  (I.h - phi.h + s.h - 1) / s.h, (I.w - phi.w + s.w - 1) / s.w)
+                                let depth = min(m1, (I.d - phi.d + s.d - 1) / s.d) - m0
+                                let count = Size3(max(0, depth), (I.h - phi.h + s.h - 1) / s.h, (I.w - phi.w + s.w - 1) / s.w)
                                 if count.product == 0 { continue }
                                 let taps = p.shifts.map { $0.d * st.plane + $0.h * st.row + $0.w }
                                 let grid = DirectGrid(count: count,
-                                                      srcOrigin: (qb.d + d0 - p0) * st.plane + qb.h * st.row + qb.w,
+                                                      srcOrigin: (qb.d + m0 - p0) * st.plane + qb.h * st.row + qb.w,
                                                       srcStep: Size3(st.plane, st.row, 1),
-                                                      dstOrigin: ((d0 + phi.d) * I.h + phi.h) * I.w + phi.w,
+                                                      dstOrigin: ((phi.d + s.d * m0) * I.h + phi.h) * I.w + phi.w,
                                                       dstStep: Size3(s.d * I.h * I.w, s.h * I.w, s.w))
                                 runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
                                           weights: p.weights.forWidth(count.w), grid: grid,
                                           dst: gx.baseAddress! + n * geo.inChannels * I.product, dstChannelStride: I.product,
                                           bias: nil, activation: .identity, isa: isa)
                             }
-                            d0 = d1
+                            m0 = m1
                         }
                     }
                 }
