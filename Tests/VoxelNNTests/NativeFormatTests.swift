@@ -7,9 +7,11 @@ import _TestSupport
 @Suite struct NativeFormatTests {
     /// Every fixture model written in the native format reads back to a graph that computes the same
     /// logits bit for bit (the same weights, ops and order).
-    @Test(arguments: ["vgg.onnx", "resnet.onnx", "densenet.onnx", "oddops.onnx", "oddops_dynamo.onnx"])
-    func roundTrip(_ file: String) throws {
-        let graph = try Graph(onnx: try ONNXModel(contentsOf: fixturesDirectory.appendingPathComponent("models/\(file)")))
+    /// Plain graphs, and fused ones (residual convolutions, batch norms with an activation) too.
+    @Test(arguments: ["vgg.onnx", "resnet.onnx", "densenet.onnx", "oddops.onnx", "oddops_dynamo.onnx"], [false, true])
+    func roundTrip(_ file: String, fused: Bool) throws {
+        let plain = try Graph(onnx: try ONNXModel(contentsOf: fixturesDirectory.appendingPathComponent("models/\(file)")))
+        let graph = fused ? try plain.fused() : plain
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("voxplain-native-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
