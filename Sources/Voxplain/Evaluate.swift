@@ -33,6 +33,9 @@ public struct EvaluateRequest: Sendable {
     /// Options of the randomisation check (3 checkpoints by default).
     public var sanity = SanityOptions()
     public var memoryBudget = 1 << 30
+    /// Score perturbation curves incrementally (only what a perturbed region reaches is recomputed;
+    /// the same scores, bit for bit) rather than in batches of whole passes.
+    public var incremental = true
     public var cam = CAMOptions()
     public var preprocessing = PreprocessingRequest()
     /// Called with (what, done, total) as batched work proceeds, and ("scan", i, n) per scan.
@@ -124,7 +127,8 @@ public enum EvaluatePipeline {
             throw VoxplainError("\(request.outputDirectory): cannot create the output folder (\(error.localizedDescription))")
         }
         let graph = model.graph
-        let scorer = try ModelScorer(graph: graph, memoryBudget: request.memoryBudget, progress: request.progress)
+        var scorer = try ModelScorer(graph: graph, memoryBudget: request.memoryBudget, progress: request.progress)
+        scorer.incremental = request.incremental
         let layerNames = request.layers.isEmpty ? (model.card.layers?.default.map { [$0] } ?? []) : request.layers
         let layers = try layerNames.map { try graph.value(named: $0) }
         var aggregate = EvaluationAggregate(methods: request.methods)

@@ -42,6 +42,11 @@ import _TestSupport
         #expect(again.status == 0 && again.stdout == r.stdout, "\(again.stderr)")
         let after = try FileManager.default.attributesOfItem(atPath: dir + "/eval/scans/ct1.json")[.modificationDate] as! Date
         #expect(before == after)
+        // Whole passes in batches instead of incremental scoring: the same table (the scores are bit-identical).
+        var whole = args
+        whole[whole.firstIndex(of: dir + "/eval")!] = dir + "/eval-whole"
+        let w = try CLITests.run(whole + ["--whole-passes"])
+        #expect(w.status == 0 && w.stdout == r.stdout, "\(w.stderr)")
     }
 
     @Test func badInputs() throws {

@@ -66,6 +66,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Seed of the noise and of the random weights.")
     var seed: UInt64 = 0
 
+    @Flag(name: .customLong("whole-passes"), help: "Score perturbation curves with batched whole forward passes instead of incrementally (the same scores; for checking, and slower).")
+    var wholePasses = false
+
     @Option(name: .customLong("memory-budget"), help: ArgumentHelp("Peak memory for batched passes, as 512M or 2G.", valueName: "size"))
     var memoryBudget: String = "1G"
 
@@ -97,6 +100,7 @@ struct EvaluateCommand: ParsableCommand {
             request.localization.toleranceMM = tolerance
             request.sanityScans = sanityScans
             request.memoryBudget = try parseByteSize(memoryBudget, option: "--memory-budget")
+            request.incremental = !wholePasses
             request.preprocessing = try preprocessing.request()
             if let passes = Progress.reporter() {
                 request.progress = { what, done, total in
