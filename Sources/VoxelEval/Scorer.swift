@@ -34,6 +34,7 @@ public struct ModelScorer: Sendable {
     public var maxBatch: Int = 8
     /// Score inputs one at a time, recomputing only what differs from the input before
     /// (`IncrementalRunner`) instead of in batches: perturbation curves change one region per step.
+    /// Used when the graph's activations all fit `memoryBudget` (the runner keeps them all).
     public var incremental = true
     /// Called with (what, done, total) after each batch.
     public var progress: (@Sendable (String, Int, Int) -> Void)?
@@ -90,7 +91,7 @@ public struct ModelScorer: Sendable {
     public func scores(count: Int, classIndex: Int, target: ScoreTarget, what: String,
                        fill: (Int, UnsafeMutableBufferPointer<Float>) throws -> Void) throws -> [Float] {
         let sample = inputShape.dropFirst().product
-        if incremental {
+        if incremental && graph.totalActivationBytes + 4 * sample <= memoryBudget {
             let runner = IncrementalRunner(graph: graph)
             var buffer = [Float](repeating: 0, count: sample)
             var result: [Float] = []

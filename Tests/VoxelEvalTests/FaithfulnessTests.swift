@@ -68,6 +68,24 @@ struct FaithfulnessTests {
         #expect(maxAbsDifference(a.morf, b.morf) < 1e-6 && maxAbsDifference(a.lerf, b.lerf) < 1e-6)
     }
 
+    /// Incremental scoring (the default within the memory budget) and whole passes give the same bits.
+    @Test func incrementalScoringEqualsWholePasses() throws {
+        let f = try EvalFixture.data()
+        var whole = try ModelScorer(graph: f.graph, memoryBudget: 1 << 30)
+        whole.incremental = false
+        let incremental = try ModelScorer(graph: f.graph, memoryBudget: 1 << 30)
+        var o = RegionPerturbationOptions()
+        o.steps = 6
+        o.perturbation = Perturbation(.noise)
+        o.perturbation.seed = 9
+        let a = try whole.regionPerturbation(f.input, map: f.map, options: o)
+        let b = try incremental.regionPerturbation(f.input, map: f.map, options: o)
+        #expect(a.morf == b.morf && a.lerf == b.lerf)
+        let d = try whole.deletionInsertion(f.input, map: f.map, options: DeletionInsertionOptions())
+        let e = try incremental.deletionInsertion(f.input, map: f.map, options: DeletionInsertionOptions())
+        #expect(d.deletion == e.deletion && d.insertion == e.insertion)
+    }
+
     @Test func noiseIsSeededAndAdded() throws {
         let f = try EvalFixture.data()
         let scorer = try ModelScorer(graph: f.graph)

@@ -22,8 +22,9 @@ extension CAMExplainer {
         for d in starts(size[0]) { for h in starts(size[1]) { for w in starts(size[2]) { positions.append([d, h, w]) } } }
         // One position at a time through an incremental runner: consecutive inputs differ in two
         // cubes, so each pass recomputes only what those cubes reach (see VoxelNN/Graph/Incremental.swift).
-        let runner = IncrementalRunner(graph: fused)
-        _ = try runner.run(x)
+        // The runner keeps every activation; beyond the memory budget each position runs whole.
+        let runner = fused.totalActivationBytes <= options.memoryBudget ? IncrementalRunner(graph: fused) : nil
+        _ = try runner?.run(x)
         var sum = [Float](repeating: 0, count: size.product), count = [Float](repeating: 0, count: size.product)
         let plane = size.product
         var current = x.scalars
@@ -42,7 +43,8 @@ extension CAMExplainer {
             if let q = previous { fillCube(q, from: x.scalars) }
             fillCube(p, from: nil)
             previous = p
-            let logits = try runner.run(try Tensor(shape: x.shape, scalars: current))[output]
+            let input = try Tensor(shape: x.shape, scalars: current)
+            let logits = try runner?.run(input)[output] ?? fused.run(input).outputs[output]
             let drop = score - logits.scalars[classIndex]
             for d in p[0]..<min(p[0] + edge, size[0]) {
                 for h in p[1]..<min(p[1] + edge, size[1]) {

@@ -81,6 +81,12 @@ extension Graph {
         return 4 * peak
     }
 
+    /// The total size in bytes of every activation at batch 1 (input included, constants excluded): what
+    /// an `IncrementalRunner` keeps between runs.
+    public var totalActivationBytes: Int {
+        4 * values.indices.filter { constants[$0] == nil }.reduce(0) { $0 + values[$1].shape.product }
+    }
+
     /// The last layer of every resolution stage on the way to `output`: for each spatial size, the
     /// last 5D feature map of that size (in graph order), coarsest last.
     public func stageEnds(toward output: ValueID) -> [ValueID] {
