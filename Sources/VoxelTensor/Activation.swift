@@ -10,7 +10,7 @@ public enum Activation: Hashable, Sendable, CustomStringConvertible {
     @inlinable public func apply(_ x: Float) -> Float {
         switch self {
         case .identity: return x
-        case .relu: return x > 0 ? x : 0
+        case .relu: return x < 0 ? 0 : x  // NaN stays NaN, as in PyTorch and the vector form
         case .leakyRelu(let a): return x >= 0 ? x : a * x
         case .clip(let lo, let hi): return Swift.min(Swift.max(x, lo), hi)
         }
@@ -22,7 +22,8 @@ public enum Activation: Hashable, Sendable, CustomStringConvertible {
         case .identity: return x
         case .relu: return x.replacing(with: 0, where: x .< 0)
         case .leakyRelu(let a): return x.replacing(with: x * a, where: x .< 0)
-        case .clip(let lo, let hi): return x.clamped(lowerBound: SIMD8(repeating: lo), upperBound: SIMD8(repeating: hi))
+        // Not `clamped`: its IEEE min/max would turn NaN into a bound; NaN stays NaN, as in the scalar form.
+        case .clip(let lo, let hi): return x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
         }
     }
 

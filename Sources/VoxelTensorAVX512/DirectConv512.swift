@@ -94,7 +94,7 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     switch p.activation {
     case 1: return x.replacing(with: 0, where: x .< 0)
     case 2: return x.replacing(with: x * p.actA, where: x .< 0)
-    case 3: return x.clamped(lowerBound: SIMD16(repeating: p.actA), upperBound: SIMD16(repeating: p.actB))
+    case 3: return x.replacing(with: p.actA, where: x .< p.actA).replacing(with: p.actB, where: x .> p.actB)  // NaN stays NaN
     default: return x
     }
 }

@@ -1,5 +1,5 @@
 import Testing
-import VoxelTensor
+@testable import VoxelTensor
 import _TestSupport
 
 @Suite struct ActivationTests {
@@ -79,6 +79,22 @@ import _TestSupport
         let huge = try Tensor(shape: [3], scalars: [1000, 1000, -1000])
         #expect(try softmax(huge).scalars == [0.5, 0.5, 0])
         #expect(errorMessage { _ = try softmax(xs, axis: 3) } != nil)
+    }
+
+    /// Activations keep NaN (PyTorch's `relu(nan)` and `clamp(nan)` are nan) in the element-wise kernel
+    /// and fused into a convolution's store alike, so fusing a graph never changes what a NaN becomes.
+    @Test(arguments: [Activation.relu, .leakyRelu(alpha: 0.1), .clip(min: -0.5, max: 0.5)])
+    func activationsKeepNaNWhetherFusedOrNot(_ activation: Activation) throws {
+        var x = Tensor.random([1, 1, 3, 3, 20], seed: 3)
+        x[0, 0, 1, 1, 5] = .nan
+        let standalone = activate(x, activation)
+        #expect(standalone[0, 0, 1, 1, 5].isNaN && standalone.scalars.filter(\.isNaN).count == 1)
+        let identity = try Tensor(shape: [1, 1, 1, 1, 1], scalars: [1])
+        for isa in ConvISA.allCases {
+            let fused = try PackedConv3D(weight: identity, bias: nil, stride: 1, padding: 0, dilation: 1, groups: 1,
+                                         activation: activation, isa: isa).forward(x)
+            #expect(fused.scalars.map(\.bitPattern) == standalone.scalars.map(\.bitPattern), "\(isa)")
+        }
     }
 }
 
