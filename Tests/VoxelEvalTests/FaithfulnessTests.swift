@@ -52,15 +52,22 @@ struct FaithfulnessTests {
         #expect(abs(c.aopcMoRF - (0..<3).map { Double(expected[0] - expected[$0 + 1]) }.reduce(0, +) / 4) < 1e-6)
     }
 
-    @Test(arguments: [1 << 10, 1 << 14, 1 << 30])
-    func batchSizeDoesNotChangeResults(_ budget: Int) throws {
-        let f = try EvalFixture.data()
-        let reference = try ModelScorer(graph: f.graph, memoryBudget: 1)
-        let scorer = try ModelScorer(graph: f.graph, memoryBudget: budget)
+    /// Six steps of seeded Gaussian noise.
+    static var seededNoise: RegionPerturbationOptions {
         var o = RegionPerturbationOptions()
         o.steps = 6
         o.perturbation = Perturbation(.noise)
         o.perturbation.seed = 9
+        return o
+    }
+
+    @Test(arguments: [1 << 10, 1 << 14, 1 << 30])
+    func batchSizeDoesNotChangeResults(_ budget: Int) throws {
+        let f = try EvalFixture.data()
+        let reference = try ModelScorer(graph: f.graph, memoryBudget: 1)
+        var scorer = try ModelScorer(graph: f.graph, memoryBudget: budget)
+        scorer.incremental = false
+        let o = Self.seededNoise
         let a = try reference.regionPerturbation(f.input, map: f.map, options: o)
         let b = try scorer.regionPerturbation(f.input, map: f.map, options: o)
         #expect(reference.batchSize == 1)
@@ -74,10 +81,7 @@ struct FaithfulnessTests {
         var whole = try ModelScorer(graph: f.graph, memoryBudget: 1 << 30)
         whole.incremental = false
         let incremental = try ModelScorer(graph: f.graph, memoryBudget: 1 << 30)
-        var o = RegionPerturbationOptions()
-        o.steps = 6
-        o.perturbation = Perturbation(.noise)
-        o.perturbation.seed = 9
+        let o = Self.seededNoise
         let a = try whole.regionPerturbation(f.input, map: f.map, options: o)
         let b = try incremental.regionPerturbation(f.input, map: f.map, options: o)
         #expect(a.morf == b.morf && a.lerf == b.lerf)
