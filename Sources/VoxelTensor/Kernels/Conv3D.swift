@@ -201,7 +201,10 @@ public struct PackedConv3D: Sendable {
         let perPlane = 4 * (sourcePlaneFloats + outputPlaneFloats)
         let byBytes = chunkBytes / max(1, perPlane)
         let byCores = (24 * Parallel.threadCount + rowsPerPlane - 1) / max(1, rowsPerPlane)
-        return max(1, min(outputDepth, max(byBytes, byCores)))
+        let largest = max(1, min(outputDepth, max(byBytes, byCores)))
+        // Chunks of equal depth: 16 planes as 8 + 8, not 11 + 5 (a short last chunk has few tiles).
+        let count = (outputDepth + largest - 1) / largest
+        return (outputDepth + count - 1) / max(1, count)
     }
 
     /// Source plus output bytes of one chunk (see `convForwardDirect`). Measured on a 16->16 layer at
