@@ -18,7 +18,9 @@ public struct EvalError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String { message }
 }
 
-/// Scores many inputs of one model in batches: the class probability or logit of each.
+/// Scores many inputs of one model: the class probability or logit of each. Inputs that change a
+/// little from one to the next (perturbation curves) run through an `IncrementalRunner` when every
+/// activation fits the memory budget; otherwise, or with `incremental = false`, they run in batches.
 ///
 /// The batch size comes from a memory budget: one more sample in a batch costs the graph's peak
 /// activation memory at batch 1 (`Graph.peakActivationBytes`, input included), so a batch of `B`
