@@ -5,7 +5,7 @@ and timing the same layer in PyTorch, keeping the best time of each side (interl
 disturbance from other processes over both). Prints GFLOP/s side by side, ratios, and PASS/FAIL for
 the targets of issue 3.
 
-`voxplain bench` tells glibc to keep large freed blocks for reuse (Bench.reuseLargeAllocations);
+`voxplain bench` tells glibc to keep large freed blocks for reuse (Memory.reuseLargeAllocations);
 for a fair comparison this script re-executes itself with the same glibc settings (environment
 variables MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_), so PyTorch's tensors are reused too.
 

@@ -7,11 +7,12 @@
 // Problem (one tile of rows for one block of output channels):
 //   dst[co, row, c] = act(bias[co] + sum_ci sum_t src[ci, rowSrc[row] + c*colStep + tap[t]] * W[ci, t, co])
 // Micro-tiles are 3 rows x C columns, the rows taken from a flattened list of (d, h) rows so narrow
-// volumes (8^3) waste nothing at row ends. Two kernels, chosen by the weights' packing:
+// volumes (8^3) waste nothing at row ends. Three kernels, chosen by the weights' packing (which the
+// caller picks per output width, see `DirectWeights.preferredBlock`):
 //   block 32 (channel-vectorised): 3 rows x 4 columns x 2 SIMD16 over output channels = 24 zmm
 //     accumulators; per tap 2 weight loads and 12 broadcasts of source values. Columns step by a
 //     compile-time constant (1 or 2), so every broadcast is `[rowPointer + tap + constant]`.
-//   block 8 (W-vectorised, for narrow layers and stems): 3 rows x 16 columns (one SIMD16 along W) x 8
+//   block 8 (W-vectorised, for rows that fill its vectors, narrow layers and stems): 3 rows x 16 columns (one SIMD16 along W) x 8
 //     output channels = 24 accumulators; per tap 3 source vector loads and 8 weight broadcasts;
 //     stores are whole vectors along W. Needs column step 1.
 //   block 1 (W-vectorised, at most 4 outputs per group): 6 rows x 64 columns of one channel.
@@ -194,7 +195,8 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     }
 }
 
-/// W-vectorised kernel for narrow layers (at most 16 outputs per group, column step 1): a micro-tile
+/// W-vectorised kernel (column step 1), for rows that fill its vectors and for layers of at most 16
+/// outputs per group: a micro-tile
 /// is 3 rows x 16 columns (one SIMD16 per row) x 8 output channels = 24 accumulators; per tap it loads
 /// 3 source vectors and broadcasts 8 weights (packed `[ci][tap][8]`). Stores are whole vectors along W.
 @inline(__always) func runW8(_ p: Direct512Tile) {
