@@ -8,7 +8,11 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure peak FMA throughput and conv3d forward/backward GFLOP/s on standard layers.",
         discussion: """
-            With --model, time whole models instead: the fused forward pass, Grad-CAM, Grad-CAM++ and             HR-CAM at the default layer (and Score-CAM with --scorecam); JSON {"models": [...]}.             Scripts/bench_models_vs_pytorch.py runs it beside PyTorch and MONAI.
+            With --model, time whole models instead: the fused forward pass, Grad-CAM, Grad-CAM++ and \
+            HR-CAM at the default layer; --scorecam adds Score-CAM and its peak memory, --aopc \
+            perturbation curves against single forward passes, --profile every node of the forward \
+            pass. JSON {"models": [...]}. Scripts/bench_models_vs_pytorch.py runs it beside PyTorch \
+            and MONAI.
             """)
 
     @Option(help: "Time this model (.onnx or .voxplain.json) and explanations on it; repeatable.")
