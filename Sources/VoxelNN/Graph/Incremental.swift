@@ -5,7 +5,7 @@ import VoxelTensor
 // unchanged. The runner keeps every activation of its last run and, for the next input, recomputes
 // only the box of each activation that the changed voxels can reach:
 //   - the input's changed box comes from comparing it with the previous input;
-//   - a convolution or max pool maps a changed input box to the output box whose windows touch it,
+//   - a convolution or pooling window maps a changed input box to the output box whose windows touch it,
 //     and recomputes that box from the input box it reads, with the layer's padding kept only where
 //     the box meets the volume's border (so each output is the same sum, bit for bit);
 //   - element-wise operations (activations, batch norm, same-shape arithmetic, channel concat) keep
@@ -165,6 +165,11 @@ public final class IncrementalRunner {
         case .maxPool(let p):
             guard let b = inputBoxes[0] else { return nil }
             return window(b, kernel: p.kernel, stride: p.stride, padBegin: p.padding.begin, dilation: p.dilation)
+        case .avgPool(let p) where !p.ceilMode:
+            // Without ceil mode every window lies inside the padded volume, so a box's divisors (padding
+            // counted or not) are the whole run's.
+            guard let b = inputBoxes[0] else { return nil }
+            return window(b, kernel: p.kernel, stride: p.stride, padBegin: p.padding.begin, dilation: Size3(1))
         case .activation, .sigmoid, .tanh, .batchNorm, .identity:
             return inputBoxes[0]
         case .binary:
@@ -206,6 +211,11 @@ public final class IncrementalRunner {
             let (crop, padding) = windowed(kernel: p.kernel, stride: p.stride, padBegin: p.padding.begin,
                                            dilation: p.dilation, input: args[0])
             return try maxPool3d(crop, kernel: p.kernel, stride: p.stride, padding: padding, dilation: p.dilation)
+        case .avgPool(let p):
+            let (crop, padding) = windowed(kernel: p.kernel, stride: p.stride, padBegin: p.padding.begin,
+                                           dilation: Size3(1), input: args[0])
+            return try avgPool3d(crop, kernel: p.kernel, stride: p.stride, padding: padding, ceilMode: false,
+                                 countIncludePad: p.countIncludePad)
         default:
             return try node.op.forward(args.map { Self.crop($0, box) })
         }
