@@ -136,12 +136,7 @@ public struct CAMExplainer: Sendable {
     /// the process (weights, the capture, maps).
     static func batchSize(_ count: Int, fused: Graph, input: Tensor, budget: Int) -> Int {
         let perSample = fused.peakActivationBytes + 3 * 4 * input.count
-        // Within the budget, and small: each layer runs a batch item by item, so a batch only adds
-        // memory traffic once an activation outgrows the caches (Score-CAM on VGG-style at 64^3, 16 MiB
-        // activations: 2.90 s in batches of 1, 2.99-3.07 s in batches of 2-16).
-        let largest = fused.values.indices.filter { fused.constants[$0] == nil }
-            .map { 4 * fused.values[$0].shape.product }.max() ?? 1
-        let cacheBound = max(1, min(8, (16 << 20) / max(largest, 1)))
-        return max(1, min(count, cacheBound, (budget / 100 * 85) / max(perSample, 1)))
+        // Within the budget, and small (see `Graph.batchActivationBytes`).
+        return max(1, min(count, fused.cacheFriendlyBatch(limit: 8), (budget / 100 * 85) / max(perSample, 1)))
     }
 }

@@ -55,23 +55,12 @@ public struct ModelScorer: Sendable {
     public var inputShape: [Int] { graph.values[graph.input].shape }
 
     /// How many samples one `graph.run` call takes: what fits the memory budget, at most `maxBatch`,
-    /// and at most what keeps every activation of the batch within `largeTensorBytes`; at least 1.
+    /// and at most what keeps every activation of the batch within `Graph.batchActivationBytes`; at
+    /// least 1.
     public var batchSize: Int {
         let perSample = graph.peakActivationBytes + 4 * inputShape.product
-        let largest = graph.values.indices.filter { graph.constants[$0] == nil }
-            .map { 4 * graph.values[$0].shape.product }.max() ?? 1
-        return max(1, min(maxBatch, memoryBudget / max(perSample, 1), Self.largeTensorBytes / max(largest, 1)))
+        return max(1, min(graph.cacheFriendlyBatch(limit: maxBatch), memoryBudget / max(perSample, 1)))
     }
-
-    /// The largest activation a batch may have. The executor allocates every activation afresh on each
-    /// run, and glibc hands large blocks (above its mmap threshold, at most 32 MiB) back to the kernel
-    /// when freed, so each large activation costs a page fault per 4 KiB on every run. Measured on
-    /// VGG3D at 64^3 (16 MiB largest activation per sample), 201 passes: the same user time batched or
-    /// not, but batches of 2, 4 and 8 took 1.7–1.9 M page faults and 2.8–3.3 s of system time against
-    /// 0.5–0.9 M and 0.9–1.5 s unbatched (CPU time +3 to +18 %). Keeping each batch activation at or
-    /// under 16 MiB runs such models unbatched and still batches small models, where a pass is cheap and
-    /// the per-call overhead matters.
-    public static let largeTensorBytes = 16 << 20
 
     /// The logits of one input.
     /// - Parameter x: `[1, C, D, H, W]`. - Returns: `[classes]`.

@@ -183,12 +183,10 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
                 }
                 s += p.srcChannelStride
             }
-            do {
-                t[0] = a000; t[1] = a001; t[2] = a010; t[3] = a011; t[4] = a020; t[5] = a021; t[6] = a030; t[7] = a031
-                t[8] = a100; t[9] = a101; t[10] = a110; t[11] = a111; t[12] = a120; t[13] = a121; t[14] = a130; t[15] = a131
-                t[16] = a200; t[17] = a201; t[18] = a210; t[19] = a211; t[20] = a220; t[21] = a221; t[22] = a230; t[23] = a231
-                storeTile(t, p, r: r, c: c, cols: 4, halves: 2)
-            }
+            t[0] = a000; t[1] = a001; t[2] = a010; t[3] = a011; t[4] = a020; t[5] = a021; t[6] = a030; t[7] = a031
+            t[8] = a100; t[9] = a101; t[10] = a110; t[11] = a111; t[12] = a120; t[13] = a121; t[14] = a130; t[15] = a131
+            t[16] = a200; t[17] = a201; t[18] = a210; t[19] = a211; t[20] = a220; t[21] = a221; t[22] = a230; t[23] = a231
+            storeTile(t, p, r: r, c: c, cols: 4, halves: 2)
             c += 4
         }
         r += 3
@@ -246,12 +244,10 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
                 }
                 s += p.srcChannelStride
             }
-            do {
-                t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03; t[4] = a04; t[5] = a05; t[6] = a06; t[7] = a07
-                t[8] = a10; t[9] = a11; t[10] = a12; t[11] = a13; t[12] = a14; t[13] = a15; t[14] = a16; t[15] = a17
-                t[16] = a20; t[17] = a21; t[18] = a22; t[19] = a23; t[20] = a24; t[21] = a25; t[22] = a26; t[23] = a27
-                storeRowsW(t, p, r: r, c: c)
-            }
+            t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03; t[4] = a04; t[5] = a05; t[6] = a06; t[7] = a07
+            t[8] = a10; t[9] = a11; t[10] = a12; t[11] = a13; t[12] = a14; t[13] = a15; t[14] = a16; t[15] = a17
+            t[16] = a20; t[17] = a21; t[18] = a22; t[19] = a23; t[20] = a24; t[21] = a25; t[22] = a26; t[23] = a27
+            storeRowsW(t, p, r: r, c: c)
             c += 16
         }
         r += 3
@@ -322,15 +318,13 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
                 }
                 s += p.srcChannelStride
             }
-            do {
-                t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03
-                t[4] = a10; t[5] = a11; t[6] = a12; t[7] = a13
-                t[8] = a20; t[9] = a21; t[10] = a22; t[11] = a23
-                t[12] = a30; t[13] = a31; t[14] = a32; t[15] = a33
-                t[16] = a40; t[17] = a41; t[18] = a42; t[19] = a43
-                t[20] = a50; t[21] = a51; t[22] = a52; t[23] = a53
-                storeRowsW1(t, p, r: r, c: c)
-            }
+            t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03
+            t[4] = a10; t[5] = a11; t[6] = a12; t[7] = a13
+            t[8] = a20; t[9] = a21; t[10] = a22; t[11] = a23
+            t[12] = a30; t[13] = a31; t[14] = a32; t[15] = a33
+            t[16] = a40; t[17] = a41; t[18] = a42; t[19] = a43
+            t[20] = a50; t[21] = a51; t[22] = a52; t[23] = a53
+            storeRowsW1(t, p, r: r, c: c)
             c += 64
         }
         r += 6

@@ -81,10 +81,7 @@ public final class IncrementalRunner {
                 if let s = outShape, s.count == 5 { total += Double(s[2...].product) }
                 continue
             }
-            let args = try node.inputs.map { v -> Tensor in
-                guard let t = cache[v] else { throw GraphError("node '\(node.name)' reads '\(g.values[v].name)' before it was computed") }
-                return t
-            }
+            let args = try g.arguments(of: node, in: cache)
             var box: VoxelBox?
             if hasRun, let s = outShape, s.count == 5 {
                 box = Self.outputBox(node, args: args, inputBoxes: inputBoxes, outputShape: s)
@@ -192,48 +189,38 @@ public final class IncrementalRunner {
             let lo = min(n, max(0, start)), hi = max(lo, min(n, end))
             return (lo, hi, lo - start, end - hi)
         }
-        func windowed(kernel: Size3, stride: Size3, padBegin: Size3, dilation: Size3, input: Tensor)
+        func windowed(kernel: Size3, stride: Size3, padBegin: Size3, dilation: Size3, input: Tensor) throws
             -> (crop: Tensor, padding: Padding3) {
             let I = Size3(input.shape[2], input.shape[3], input.shape[4])
             let d = reads(box.lo.d, box.hi.d, kernel.d, stride.d, padBegin.d, dilation.d, I.d)
             let h = reads(box.lo.h, box.hi.h, kernel.h, stride.h, padBegin.h, dilation.h, I.h)
             let w = reads(box.lo.w, box.hi.w, kernel.w, stride.w, padBegin.w, dilation.w, I.w)
-            let crop = Self.crop(input, VoxelBox(lo: Size3(d.lo, h.lo, w.lo), hi: Size3(d.hi, h.hi, w.hi)))
+            let crop = try Self.crop(input, VoxelBox(lo: Size3(d.lo, h.lo, w.lo), hi: Size3(d.hi, h.hi, w.hi)))
             return (crop, Padding3(begin: Size3(d.before, h.before, w.before), end: Size3(d.after, h.after, w.after)))
         }
         switch node.op {
         case .conv(let c):
             let k = Size3(c.weight.shape[2], c.weight.shape[3], c.weight.shape[4])
-            let (crop, padding) = windowed(kernel: k, stride: c.stride, padBegin: c.padding.begin, dilation: c.dilation,
+            let (crop, padding) = try windowed(kernel: k, stride: c.stride, padBegin: c.padding.begin, dilation: c.dilation,
                                            input: args[0])
-            return try c.packed.forward(crop, padding: padding, residual: c.addsResidual ? Self.crop(args[1], box) : nil)
+            return try c.packed.forward(crop, padding: padding, residual: c.addsResidual ? try Self.crop(args[1], box) : nil)
         case .maxPool(let p):
-            let (crop, padding) = windowed(kernel: p.kernel, stride: p.stride, padBegin: p.padding.begin,
+            let (crop, padding) = try windowed(kernel: p.kernel, stride: p.stride, padBegin: p.padding.begin,
                                            dilation: p.dilation, input: args[0])
             return try maxPool3d(crop, kernel: p.kernel, stride: p.stride, padding: padding, dilation: p.dilation)
         case .avgPool(let p):
-            let (crop, padding) = windowed(kernel: p.kernel, stride: p.stride, padBegin: p.padding.begin,
+            let (crop, padding) = try windowed(kernel: p.kernel, stride: p.stride, padBegin: p.padding.begin,
                                            dilation: Size3(1), input: args[0])
             return try avgPool3d(crop, kernel: p.kernel, stride: p.stride, padding: padding, ceilMode: false,
                                  countIncludePad: p.countIncludePad)
         default:
-            return try node.op.forward(args.map { Self.crop($0, box) })
+            return try node.op.forward(args.map { try Self.crop($0, box) })
         }
     }
 
     /// The voxels of `t` (`[1, C, D, H, W]`) inside `box`, as `[1, C, d, h, w]`.
-    static func crop(_ t: Tensor, _ box: VoxelBox) -> Tensor {
-        let C = t.shape[1], H = t.shape[3], W = t.shape[4]
-        let n = Size3(box.hi.d - box.lo.d, box.hi.h - box.lo.h, box.hi.w - box.lo.w)
-        return Tensor(shape: [1, C, n.d, n.h, n.w]) { out in
-            t.scalars.withUnsafeBufferPointer { src in
-                var i = 0
-                for c in 0..<C { for d in 0..<n.d { for h in 0..<n.h {
-                    let row = ((c * t.shape[2] + box.lo.d + d) * H + box.lo.h + h) * W + box.lo.w
-                    for w in 0..<n.w { out[i] = src[row + w]; i += 1 }
-                }}}
-            }
-        }
+    static func crop(_ t: Tensor, _ box: VoxelBox) throws -> Tensor {
+        try slice(t, starts: box.lo.array, ends: box.hi.array, axes: [2, 3, 4])
     }
 
     /// Writes `part` (`[1, C, d, h, w]`) into `t` at `lo`.

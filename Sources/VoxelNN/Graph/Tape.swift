@@ -61,14 +61,8 @@ extension Graph {
         env[input] = x
         for (v, t) in constants { env[v] = t }
         for (i, node) in nodes.enumerated() {
-            let args = try node.inputs.map { v -> Tensor in
-                guard let t = env[v] else { throw GraphError("node '\(node.name)' reads '\(values[v].name)' after it was freed") }
-                return t
-            }
-            let y: Tensor
-            do { y = try node.op.forward(args) } catch let e as TensorError {
-                throw GraphError("node '\(node.name)' (\(node.op.name)): \(e.message)")
-            }
+            let args = try arguments(of: node, in: env)
+            let y = try forward(node, args)
             env[node.output] = y
             if onPath[i] {
                 let needs = node.op.backwardNeeds
