@@ -38,5 +38,10 @@ import _TestSupport
         try SafetensorsFile.write(["w": Tensor.random([2, 3, 3, 3, 3], seed: 1)], to: dir.appendingPathComponent("m.safetensors"))
         do { _ = try NativeFormat.read(contentsOf: url); Issue.record("a weight with 3 input channels for a 1-channel input was accepted") }
         catch let e as ModelError { #expect(e.description.contains("m.voxplain.json") && e.description.contains("[1, 1, 4, 4, 4]")) }
+        // A convolution marked as adding a residual needs that second input.
+        try Data(#"{"format":"voxplain-graph","version":1,"weights":"m.safetensors","input":{"name":"x","shape":[1,1,4,4,4]},"outputs":["y"],"constants":{},"nodes":[{"name":"c","module":"","op":"Conv","inputs":["x"],"output":"y","ints":{"residual":[1]},"tensors":{"weight":"w"}}]}"#.utf8).write(to: url)
+        try SafetensorsFile.write(["w": Tensor.random([1, 1, 1, 1, 1], seed: 1)], to: dir.appendingPathComponent("m.safetensors"))
+        do { _ = try NativeFormat.read(contentsOf: url); Issue.record("a residual convolution without its residual input was accepted") }
+        catch let e as ModelError { #expect(e.description.contains("m.voxplain.json") && e.description.contains("2 input")) }
     }
 }
