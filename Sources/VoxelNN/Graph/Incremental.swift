@@ -158,6 +158,10 @@ public final class IncrementalRunner {
             var b = inputBoxes[0] == nil ? b0 : window(b0, kernel: Size3(c.weight.shape[2], c.weight.shape[3], c.weight.shape[4]),
                                                         stride: c.stride, padBegin: c.padding.begin, dilation: c.dilation)
             if c.addsResidual, let r = inputBoxes[1] { b = b.union(r) }
+            // Winograd computes 2x2x2 tiles from even coordinates: a box starting there recomputes
+            // whole tiles, each the same sums as in the whole run.
+            let tile = c.packed.outputTile(wholeOutputWidth: O.w)
+            if tile > 1, !b.isEmpty { b = VoxelBox(lo: Size3(b.lo.d / tile * tile, b.lo.h / tile * tile, b.lo.w / tile * tile), hi: b.hi) }
             return b
         case .maxPool(let p):
             guard let b = inputBoxes[0] else { return nil }
@@ -203,7 +207,8 @@ public final class IncrementalRunner {
             let k = Size3(c.weight.shape[2], c.weight.shape[3], c.weight.shape[4])
             let (crop, padding) = try windowed(kernel: k, stride: c.stride, padBegin: c.padding.begin, dilation: c.dilation,
                                            input: args[0])
-            return try c.packed.forward(crop, padding: padding, residual: c.addsResidual ? try Self.crop(args[1], box) : nil)
+            return try c.packed.forward(crop, padding: padding, residual: c.addsResidual ? try Self.crop(args[1], box) : nil,
+                                        wholeOutputWidth: outputShape[4])
         case .maxPool(let p):
             let (crop, padding) = try windowed(kernel: p.kernel, stride: p.stride, padBegin: p.padding.begin,
                                            dilation: p.dilation, input: args[0])

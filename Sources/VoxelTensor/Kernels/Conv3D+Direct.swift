@@ -438,14 +438,7 @@ func runDirect512(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
     let rowsPerSlab = 3 * ((triples + slabCount - 1) / slabCount)
     let slabs = (rows + rowsPerSlab - 1) / rowsPerSlab
     let tiles = blockCount * slabs
-    let (act, a, b): (Int, Float, Float) = {
-        switch activation {
-        case .identity: return (0, 0, 0)
-        case .relu: return (1, 0, 0)
-        case .leakyRelu(let alpha): return (2, alpha, 0)
-        case .clip(let lo, let hi): return (3, lo, hi)
-        }
-    }()
+    let (act, a, b) = activation.kernelCode
     let srcP = SharedConstPointer(src), dstP = SharedPointer(dst)
     let resP = residual.map { SharedConstPointer($0) }
     taps.withUnsafeBufferPointer { tapBuf in weights.data.withUnsafeBufferPointer { wBuf in

@@ -22,6 +22,8 @@ public struct PackedConv3D: Sendable {
     /// Weights packed for every kernel the layer may run with; the output width picks one
     /// (`DirectWeights.preferredBlock`).
     @usableFromInline let packed: DirectWeightSet
+    /// The weights transformed for Winograd F(2x2x2, 3x3x3), for 3x3x3 stride-1 layers on AVX-512.
+    @usableFromInline let winograd: WinogradWeights?
     /// The instruction set this layer's weights are packed for (`Conv3DEngine.isa` unless a test asks).
     public let isa: ConvISA
 
@@ -55,6 +57,9 @@ public struct PackedConv3D: Sendable {
         let taps = ws[2] * ws[3] * ws[4], inPG = ws[1], outPG = ws[0] / groups
         let isa: ConvISA = requested == .avx512 && Conv3DEngine.cpuHasAVX512 ? .avx512 : .avx2
         self.isa = isa
+        winograd = WinogradWeights.applies(weightShape: ws, stride: stride, padding: padding, dilation: dilation,
+                                           groups: groups, isa: isa)
+            ? WinogradWeights(weight: weight.scalars, outChannels: ws[0], inChannels: ws[1]) : nil
         packed = weight.scalars.withUnsafeBufferPointer { wb in
             let w = SharedConstPointer(wb.baseAddress!)
             return DirectWeightSet(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps, isa: isa) { g, co, ci, t in
@@ -79,14 +84,27 @@ public struct PackedConv3D: Sendable {
     }
 
     /// Runs the layer with other padding: for computing a box of the output from the input box it
-    /// reads, with the layer's padding kept only where the box meets the volume's border. Each output
-    /// is the same sum in the same order as in a whole-volume run, so the values are bit-identical.
-    public func forward(_ input: Tensor, padding: Padding3, residual: Tensor?) throws -> Tensor {
-        try forward(input, residual: residual, depthChunk: nil, padding: padding)
+    /// reads, with the layer's padding kept only where the box meets the volume's border.
+    /// `wholeOutputWidth` is the width of the whole run's output, which picks the algorithm. When the
+    /// box starts at a multiple of `outputTile(wholeOutputWidth:)` on every axis, each output is
+    /// computed exactly as in the whole run, so the values are bit-identical.
+    public func forward(_ input: Tensor, padding: Padding3, residual: Tensor?, wholeOutputWidth: Int) throws -> Tensor {
+        try forward(input, residual: residual, depthChunk: nil, padding: padding, algorithmWidth: wholeOutputWidth)
     }
 
+    /// The output tile of the algorithm a whole run with outputs `wholeOutputWidth` wide uses: 2 for
+    /// Winograd F(2x2x2, 3x3x3) (outputs are computed in 2x2x2 tiles from even coordinates), else 1.
+    public func outputTile(wholeOutputWidth: Int) -> Int { usesWinograd(width: wholeOutputWidth) ? 2 : 1 }
+
+    /// Whether outputs `width` wide run on the Winograd path.
+    func usesWinograd(width: Int) -> Bool { winograd != nil && WinogradWeights.prefers(width: width) && !Self.forceDirect }
+
+    /// Tests: run every layer on the direct engine (to compare the ISAs bit for bit).
+    nonisolated(unsafe) static var forceDirect = false
+
     /// `forward` with a given number of output planes per chunk (tests: every chunking gives the same bits).
-    func forward(_ input: Tensor, residual: Tensor? = nil, depthChunk: Int?, padding: Padding3? = nil) throws -> Tensor {
+    func forward(_ input: Tensor, residual: Tensor? = nil, depthChunk: Int?, padding: Padding3? = nil,
+                 algorithmWidth: Int? = nil) throws -> Tensor {
         let geo = try Conv3DGeometry(inputShape: input.shape, weightShape: weightShape, stride: stride,
                                      padding: padding ?? self.padding, dilation: dilation, groups: groups)
         if let residual, residual.shape != geo.outputShape {
@@ -98,10 +116,11 @@ public struct PackedConv3D: Sendable {
                 if let residual {
                     residual.scalars.withUnsafeBufferPointer { r in
                         convForwardDirect(x.baseAddress!, geo: geo, into: buffer.baseAddress!, residual: r.baseAddress!,
-                                          depthChunk: depthChunk)
+                                          depthChunk: depthChunk, algorithmWidth: algorithmWidth)
                     }
                 } else {
-                    convForwardDirect(x.baseAddress!, geo: geo, into: buffer.baseAddress!, depthChunk: depthChunk)
+                    convForwardDirect(x.baseAddress!, geo: geo, into: buffer.baseAddress!, depthChunk: depthChunk,
+                                      algorithmWidth: algorithmWidth)
                 }
             }
         }
@@ -115,9 +134,16 @@ public struct PackedConv3D: Sendable {
     /// against 416-435 in 8 MB chunks.) Chunking changes no arithmetic: each output is the same sum.
     @usableFromInline func convForwardDirect(_ x: UnsafePointer<Float>, geo: Conv3DGeometry,
                                              into y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>? = nil,
-                                             depthChunk: Int? = nil) {
+                                             depthChunk: Int? = nil, algorithmWidth: Int? = nil) {
         let I = geo.input, O = geo.output, pb = geo.padding.begin, pe = geo.padding.end
         let K = geo.kernel, dil = dilation
+        if let wg = winograd, usesWinograd(width: algorithmWidth ?? O.w) {
+            let P = Size3(I.d + pb.d + pe.d, I.h + pb.h + pe.h, I.w + pb.w + pe.w)
+            let chunk = depthChunk ?? Self.depthChunk(outputDepth: O.d, sourcePlaneFloats: P.h * P.w * geo.inChannels,
+                                                      outputPlaneFloats: geo.outChannels * O.h * O.w, rowsPerPlane: O.h)
+            return winogradForward(x, geo: geo, weights: wg, bias: bias, activation: activation, into: y,
+                                   residual: residual, chunk: chunk)
+        }
         if K.product == 1 && stride == Size3(1) && pb == Size3(0) && pe == Size3(0) {
             return pointwiseForward(x, geo: geo, into: y, residual: residual)
         }

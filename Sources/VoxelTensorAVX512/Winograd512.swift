@@ -1,0 +1,290 @@
+// AVX-512 Winograd F(2x2x2, 3x3x3) kernels for 3x3x3 convolutions with stride 1, no dilation, one
+// group (see VoxelTensor/Kernels/Conv3D+Winograd.swift for the driver and docs/engine.md for the
+// measurements). Only called after VoxelTensor has checked that the CPU has AVX-512.
+//
+// Per axis, F(2,3) computes two outputs of a 3-tap correlation from a 4-sample patch d with 4
+// products instead of 6 (Lavin & Gray 2016):
+//   v = B^T d:  v0 = d0 - d2, v1 = d1 + d2, v2 = d2 - d1, v3 = d1 - d3
+//   u = G g:    u0 = g0, u1 = (g0 + g1 + g2)/2, u2 = (g0 - g1 + g2)/2, u3 = g2
+//   y = A^T m:  y0 = m0 + m1 + m2, y1 = m1 - m2 - m3,   with m = u * v
+// In 3D a tile of 2x2x2 outputs reads a 4x4x4 patch, and each of its 64 transformed positions is a
+// sum over input channels: M[pos][co] = sum_ci V[pos][ci] * U[pos][ci][co], a small matrix product
+// per position. That is 64 products per tile per channel pair against 216 for the direct sum.
+//
+// Lanes: a "tile vector" is 16 tiles side by side along W (32 output columns). The source is the
+// zero-padded input with each row split into even and odd columns (`[D'][H'][C][2][L]`), so the four
+// patch columns of the 16 tiles are four contiguous loads: even[t], odd[t], even[t+1], odd[t+1].
+// The output transform gives the even and odd output columns as two vectors, interleaved into 32
+// consecutive columns by two permutes.
+//
+// Work unit: 3 tile vectors at once (any three; the driver lists them), so the matrix product's
+// micro-kernel holds 3 tile vectors x 8 output channels = 24 zmm accumulators and per input channel
+// loads 3 vectors and broadcasts 8 weights.
+//
+// Garbage lanes: lanes past a row's last tile, and the 4th sample of a patch past the padded volume,
+// read whatever lies in the buffer (the driver pads one extra zero plane/row/column for odd output
+// sizes and keeps slack after the end). Per axis, output 0 of a tile depends only on samples 0-2
+// (v3 feeds only y1), so garbage reaches only outputs that are never stored.
+
+/// One Winograd job: a list of tile vectors (a multiple of 3) over one padded source chunk.
+public struct Winograd512Job {
+    /// Padded source `[planes][rows][channels][2][phaseLength]` (even then odd columns), with slack.
+    public var src: UnsafePointer<Float>
+    public var channelStride: Int, rowStride: Int, planeStride: Int, phaseLength: Int, channels: Int
+    /// Transformed weights `[64][channels][coutPadded]`, `coutPadded` a multiple of 8.
+    public var u: UnsafePointer<Float>
+    public var coutPadded: Int, cout: Int
+    /// `[coutPadded]`.
+    public var bias: UnsafePointer<Float>
+    /// Output `[cout][...]`: channel, plane and row strides.
+    public var dst: UnsafeMutablePointer<Float>
+    public var dstChannelStride: Int, dstPlaneStride: Int, dstRowStride: Int
+    /// Per tile vector 5 ints: source offset (even column of tile 0, channel 0), destination offset
+    /// (output channel 0), valid planes (0-2), valid rows (0-2), valid columns (0-32).
+    public var vectors: UnsafePointer<Int>, vectorCount: Int
+    /// 0 identity, 1 relu, 2 leaky relu (alpha = actA), 3 clip (actA...actB).
+    public var activation: Int, actA: Float, actB: Float
+    /// Laid out like `dst`, added before the activation, or nil.
+    public var residual: UnsafePointer<Float>?
+
+    public init(src: UnsafePointer<Float>, channelStride: Int, rowStride: Int, planeStride: Int, phaseLength: Int,
+                channels: Int, u: UnsafePointer<Float>, coutPadded: Int, cout: Int, bias: UnsafePointer<Float>,
+                dst: UnsafeMutablePointer<Float>, dstChannelStride: Int, dstPlaneStride: Int, dstRowStride: Int,
+                vectors: UnsafePointer<Int>, vectorCount: Int, activation: Int, actA: Float, actB: Float,
+                residual: UnsafePointer<Float>?) {
+        self.src = src; self.channelStride = channelStride; self.rowStride = rowStride
+        self.planeStride = planeStride; self.phaseLength = phaseLength; self.channels = channels
+        self.u = u; self.coutPadded = coutPadded; self.cout = cout; self.bias = bias
+        self.dst = dst; self.dstChannelStride = dstChannelStride; self.dstPlaneStride = dstPlaneStride
+        self.dstRowStride = dstRowStride; self.vectors = vectors; self.vectorCount = vectorCount
+        self.activation = activation; self.actA = actA; self.actB = actB; self.residual = residual
+    }
+}
+
+/// Floats of scratch `winograd512Run` needs for `channels` input channels.
+public func winograd512ScratchFloats(channels: Int) -> Int { 16 * 64 * (vPositionStride(channels) + mPositionStride) }
+
+/// Vectors between consecutive positions of V (`[pos][ci][3]`) and M (`[pos][16][3]`): odd, so the 64
+/// positions of one tile fall in 64 different L1 sets. (With 48 vectors, a 16-channel V, the input
+/// transform's 64 stores per channel hit 4 sets: 2.95 of a 16->16 layer's 7.7 ms at 64^3.)
+@inline(__always) func vPositionStride(_ channels: Int) -> Int { 3 * channels | 1 }
+let mPositionStride = 49
+
+/// Runs a job with `scratch` (at least `winograd512ScratchFloats(channels:)` floats, 64-byte aligned).
+public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<Float>) {
+    precondition(job.vectorCount % 3 == 0 && job.coutPadded % 8 == 0, "winograd512Run: malformed job")
+    let raw = UnsafeMutableRawPointer(scratch)
+    // V[pos][ci][3] and M[pos][16][3], SIMD16 each (positions `vPositionStride`, `mPositionStride` apart).
+    let v = raw.assumingMemoryBound(to: SIMD16<Float>.self)
+    let m = v + 64 * vPositionStride(job.channels)
+    var g = 0
+    while g < job.vectorCount {
+        let vec = job.vectors + 5 * g
+        for k in 0..<3 {
+            inputTransform(job, srcOffset: vec[5 * k], into: v + k, stride: 3)
+        }
+        // Output channels 16 at a time: for each position both 8-blocks, while its V is in L1.
+        var cb = 0
+        while cb < job.coutPadded {
+            let blocks = min(2, (job.coutPadded - cb) / 8)
+            for pos in 0..<64 { for b in 0..<blocks {
+                product(job, v: UnsafePointer(v), pos: pos, cb: cb + 8 * b, into: m + 24 * b)
+            }}
+            for j in 0..<min(8 * blocks, job.cout - cb) {
+                for k in 0..<3 {
+                    let e = vec + 5 * k
+                    if e[2] == 0 || e[3] == 0 || e[4] == 0 { continue }
+                    outputTransform(job, m: UnsafePointer(m + 3 * j + k), co: cb + j,
+                                    dstOffset: e[1], nd: e[2], nh: e[3], nw: e[4])
+                }
+            }
+            cb += 8 * blocks
+        }
+        g += 3
+    }
+}
+
+@inline(__always) func load16w(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+/// B^T along one axis.
+@inline(__always) func bt(_ d0: SIMD16<Float>, _ d1: SIMD16<Float>, _ d2: SIMD16<Float>, _ d3: SIMD16<Float>)
+    -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+    (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+}
+
+/// Transforms the 4x4x4 patches of one tile vector for every input channel into
+/// `out[(pos * channels + ci) * stride]`.
+@inline(__always) func inputTransform(_ job: Winograd512Job, srcOffset: Int, into out: UnsafeMutablePointer<SIMD16<Float>>,
+                                      stride: Int) {
+    let L = job.phaseLength, ps = job.planeStride, rs = job.rowStride
+    let posStride = vPositionStride(job.channels)
+    for ci in 0..<job.channels {
+        let s = job.src + srcOffset + ci * job.channelStride
+        let o = out + ci * stride
+        // Patch columns 0-3 are even[t], odd[t], even[t+1], odd[t+1]; column c' of B^T d along W
+        // takes two of them (offsets first, second and whether they add).
+        for c in 0..<4 {
+            let (f, g): (Int, Int) = c == 0 ? (0, 1) : c == 1 ? (L, 1) : c == 2 ? (1, L) : (L, L + 1)
+            let plus = c == 1
+            var x = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
+            var y0 = x, y1 = x, y2 = x, y3 = x
+            for b in 0..<4 {
+                // Along D for row b.
+                var d = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
+                let p = s + b * rs
+                d.0 = plus ? load16w(p + f) + load16w(p + g) : load16w(p + f) - load16w(p + g)
+                d.1 = plus ? load16w(p + ps + f) + load16w(p + ps + g) : load16w(p + ps + f) - load16w(p + ps + g)
+                d.2 = plus ? load16w(p + 2 * ps + f) + load16w(p + 2 * ps + g) : load16w(p + 2 * ps + f) - load16w(p + 2 * ps + g)
+                d.3 = plus ? load16w(p + 3 * ps + f) + load16w(p + 3 * ps + g) : load16w(p + 3 * ps + f) - load16w(p + 3 * ps + g)
+                x = bt(d.0, d.1, d.2, d.3)
+                switch b {
+                case 0: y0 = x
+                case 1: y1 = x
+                case 2: y2 = x
+                default: y3 = x
+                }
+            }
+            // Along H for each transformed plane a'.
+            let z0 = bt(y0.0, y1.0, y2.0, y3.0), z1 = bt(y0.1, y1.1, y2.1, y3.1)
+            let z2 = bt(y0.2, y1.2, y2.2, y3.2), z3 = bt(y0.3, y1.3, y2.3, y3.3)
+            let q = o + c * posStride
+            q[0 * posStride] = z0.0; q[4 * posStride] = z0.1; q[8 * posStride] = z0.2; q[12 * posStride] = z0.3
+            q[16 * posStride] = z1.0; q[20 * posStride] = z1.1; q[24 * posStride] = z1.2; q[28 * posStride] = z1.3
+            q[32 * posStride] = z2.0; q[36 * posStride] = z2.1; q[40 * posStride] = z2.2; q[44 * posStride] = z2.3
+            q[48 * posStride] = z3.0; q[52 * posStride] = z3.1; q[56 * posStride] = z3.2; q[60 * posStride] = z3.3
+        }
+    }
+}
+
+/// For output channels `cb..<cb+8` at one position: `m[pos * mPositionStride + 3 * j + k] = sum_ci v[pos][ci][k] * u[pos][ci][cb + j]`.
+@inline(__always) func product(_ job: Winograd512Job, v: UnsafePointer<SIMD16<Float>>, pos: Int, cb: Int,
+                               into m: UnsafeMutablePointer<SIMD16<Float>>) {
+    let C = job.channels, cp = job.coutPadded
+    do {
+        var a00 = SIMD16<Float>(), a01 = a00, a02 = a00, a03 = a00, a04 = a00, a05 = a00, a06 = a00, a07 = a00
+        var a10 = a00, a11 = a00, a12 = a00, a13 = a00, a14 = a00, a15 = a00, a16 = a00, a17 = a00
+        var a20 = a00, a21 = a00, a22 = a00, a23 = a00, a24 = a00, a25 = a00, a26 = a00, a27 = a00
+        var vp = v + pos * vPositionStride(C)
+        var up = job.u + pos * C * cp + cb
+        for _ in 0..<C {
+            let x0 = vp[0], x1 = vp[1], x2 = vp[2]
+            let w0 = SIMD16<Float>(repeating: up[0])
+            a00 = a00.addingProduct(x0, w0); a10 = a10.addingProduct(x1, w0); a20 = a20.addingProduct(x2, w0)
+            let w1 = SIMD16<Float>(repeating: up[1])
+            a01 = a01.addingProduct(x0, w1); a11 = a11.addingProduct(x1, w1); a21 = a21.addingProduct(x2, w1)
+            let w2 = SIMD16<Float>(repeating: up[2])
+            a02 = a02.addingProduct(x0, w2); a12 = a12.addingProduct(x1, w2); a22 = a22.addingProduct(x2, w2)
+            let w3 = SIMD16<Float>(repeating: up[3])
+            a03 = a03.addingProduct(x0, w3); a13 = a13.addingProduct(x1, w3); a23 = a23.addingProduct(x2, w3)
+            let w4 = SIMD16<Float>(repeating: up[4])
+            a04 = a04.addingProduct(x0, w4); a14 = a14.addingProduct(x1, w4); a24 = a24.addingProduct(x2, w4)
+            let w5 = SIMD16<Float>(repeating: up[5])
+            a05 = a05.addingProduct(x0, w5); a15 = a15.addingProduct(x1, w5); a25 = a25.addingProduct(x2, w5)
+            let w6 = SIMD16<Float>(repeating: up[6])
+            a06 = a06.addingProduct(x0, w6); a16 = a16.addingProduct(x1, w6); a26 = a26.addingProduct(x2, w6)
+            let w7 = SIMD16<Float>(repeating: up[7])
+            a07 = a07.addingProduct(x0, w7); a17 = a17.addingProduct(x1, w7); a27 = a27.addingProduct(x2, w7)
+            vp += 3
+            up += cp
+        }
+        let o = m + pos * mPositionStride
+        o[0] = a00; o[1] = a10; o[2] = a20; o[3] = a01; o[4] = a11; o[5] = a21
+        o[6] = a02; o[7] = a12; o[8] = a22; o[9] = a03; o[10] = a13; o[11] = a23
+        o[12] = a04; o[13] = a14; o[14] = a24; o[15] = a05; o[16] = a15; o[17] = a25
+        o[18] = a06; o[19] = a16; o[20] = a26; o[21] = a07; o[22] = a17; o[23] = a27
+    }
+}
+
+/// A^T along one axis.
+@inline(__always) func at(_ m0: SIMD16<Float>, _ m1: SIMD16<Float>, _ m2: SIMD16<Float>, _ m3: SIMD16<Float>)
+    -> (SIMD16<Float>, SIMD16<Float>) {
+    (m0 + m1 + m2, m1 - m2 - m3)
+}
+
+/// The even and odd columns as 32 consecutive ones (two permutes once LLVM folds the four unzips).
+@inline(__always) func zipColumns(_ even: SIMD16<Float>, _ odd: SIMD16<Float>) -> SIMD32<Float> {
+    var z = SIMD32<Float>(lowHalf: even, highHalf: odd)
+    // Unzipping 32 lanes 4 times rotates their index bits back to a zip; written out, not as a
+    // loop, so LLVM folds the four into two permutes.
+    z = SIMD32(lowHalf: z.evenHalf, highHalf: z.oddHalf)
+    z = SIMD32(lowHalf: z.evenHalf, highHalf: z.oddHalf)
+    z = SIMD32(lowHalf: z.evenHalf, highHalf: z.oddHalf)
+    z = SIMD32(lowHalf: z.evenHalf, highHalf: z.oddHalf)
+    return z
+}
+
+/// Inverse transform of one output channel of one tile vector (`m[pos * mPositionStride]`), then bias, residual,
+/// activation and store of the valid outputs.
+@inline(__always) func outputTransform(_ job: Winograd512Job, m: UnsafePointer<SIMD16<Float>>, co: Int,
+                                       dstOffset: Int, nd: Int, nh: Int, nw: Int) {
+    // Per plane a: along W then H, giving s[a] = (h'0 w'0, h'0 w'1, h'1 w'0, h'1 w'1).
+    var s0 = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
+    var s1 = s0, s2 = s0, s3 = s0
+    for a in 0..<4 {
+        let p = m + a * 16 * mPositionStride
+        @inline(__always) func row(_ b: Int) -> (SIMD16<Float>, SIMD16<Float>) {
+            let q = p + 4 * b * mPositionStride
+            return at(q[0], q[mPositionStride], q[2 * mPositionStride], q[3 * mPositionStride])
+        }
+        let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+        let (e0, e1) = at(r0.0, r1.0, r2.0, r3.0)
+        let (o0, o1) = at(r0.1, r1.1, r2.1, r3.1)
+        let v = (e0, o0, e1, o1)
+        switch a {
+        case 0: s0 = v
+        case 1: s1 = v
+        case 2: s2 = v
+        default: s3 = v
+        }
+    }
+    let bias = SIMD16<Float>(repeating: job.bias[co])
+    let base = co * job.dstChannelStride + dstOffset
+    // Along D: y0 = s0 + s1 + s2, y1 = s1 - s2 - s3.
+    storeRow(job, base, 0, 0, nd, nh, nw, s0.0 + s1.0 + s2.0 + bias, s0.1 + s1.1 + s2.1 + bias)
+    storeRow(job, base, 0, 1, nd, nh, nw, s0.2 + s1.2 + s2.2 + bias, s0.3 + s1.3 + s2.3 + bias)
+    storeRow(job, base, 1, 0, nd, nh, nw, s1.0 - s2.0 - s3.0 + bias, s1.1 - s2.1 - s3.1 + bias)
+    storeRow(job, base, 1, 1, nd, nh, nw, s1.2 - s2.2 - s3.2 + bias, s1.3 - s2.3 - s3.3 + bias)
+}
+
+/// Stores one output row of a tile vector (even and odd columns given apart) at plane `dd`, row `hh`
+/// of the tiles, with the residual added and the activation applied.
+@inline(__always) func storeRow(_ job: Winograd512Job, _ base: Int, _ dd: Int, _ hh: Int, _ nd: Int, _ nh: Int, _ nw: Int,
+                                _ even: SIMD16<Float>, _ odd: SIMD16<Float>) {
+    if dd >= nd || hh >= nh { return }
+    let off = base + dd * job.dstPlaneStride + hh * job.dstRowStride
+    let z = zipColumns(even, odd)
+    var lo = z.lowHalf, hi = z.highHalf
+    let d = job.dst + off
+    if nw == 32 {
+        if let r = job.residual { lo += load16w(r + off); hi += load16w(r + off + 16) }
+        UnsafeMutableRawPointer(d).storeBytes(of: activate(lo, job), as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(d + 16).storeBytes(of: activate(hi, job), as: SIMD16<Float>.self)
+    } else {
+        if let r = job.residual { lo += partialLoad(r + off, min(16, nw)) }
+        lo = activate(lo, job)
+        for l in 0..<min(16, nw) { d[l] = lo[l] }
+        if nw > 16 {
+            if let r = job.residual { hi += partialLoad(r + off + 16, nw - 16) }
+            hi = activate(hi, job)
+            for l in 0..<(nw - 16) { d[16 + l] = hi[l] }
+        }
+    }
+}
+
+/// The first `n` (<= 16) floats at `p`, zeros after.
+@inline(__always) func partialLoad(_ p: UnsafePointer<Float>, _ n: Int) -> SIMD16<Float> {
+    var v = SIMD16<Float>()
+    for l in 0..<n { v[l] = p[l] }
+    return v
+}
+
+@inline(__always) func activate(_ x: SIMD16<Float>, _ job: Winograd512Job) -> SIMD16<Float> {
+    switch job.activation {
+    case 1: return x.replacing(with: 0, where: x .< 0)
+    case 2: return x.replacing(with: x * job.actA, where: x .< 0)
+    case 3: return x.replacing(with: job.actA, where: x .< job.actA).replacing(with: job.actB, where: x .> job.actB)  // NaN stays NaN
+    default: return x
+    }
+}
