@@ -26,10 +26,13 @@ public struct PackedConv3DInputGradient: Sendable {
         var weights: DirectWeightSet
     }
     let phases: [Phase]
-    /// For 3x3x3 layers with stride 1 (padding at most 2): the gradient as a forward convolution of
+    /// For 3x3x3 layers with stride 1 (padding at most 2): the gradient is the forward convolution of
     /// the output gradient with the flipped, transposed kernel and padding `2 - p`, which runs on the
-    /// Winograd path where rows are wide enough (`PackedConv3D.usesWinograd`).
-    let flipped: PackedConv3D?
+    /// Winograd path where rows are wide enough (as `PackedConv3D.usesWinograd`).
+    let flipped: LazyWinogradWeights?
+
+    /// Whether gradients `width` wide run on the Winograd path.
+    func usesWinograd(width: Int) -> Bool { flipped != nil && WinogradWeights.prefers(width: width) }
 
     /// Packs `weight: [Cout, Cin/groups, kD, kH, kW]` for input gradients.
     ///
@@ -84,23 +87,10 @@ public struct PackedConv3DInputGradient: Sendable {
         }
         self.phases = phases
         let p = padding
-        if WinogradWeights.applies(weightShape: [ws[1], ws[0], ws[2], ws[3], ws[4]], stride: stride, padding: 0,
-                                   dilation: dilation, groups: groups, isa: isa),
-           [p.begin.d, p.begin.h, p.begin.w, p.end.d, p.end.h, p.end.w].allSatisfy({ $0 <= 2 }) {
-            // w'[ci][co][k] = w[co][ci][2 - k].
-            let cout = ws[0], cin = ws[1]
-            let src = weight.scalars
-            var t = [Float](repeating: 0, count: src.count)
-            for co in 0..<cout { for ci in 0..<cin { for k in 0..<27 {
-                t[(ci * cout + co) * 27 + 26 - k] = src[(co * cin + ci) * 27 + k]
-            }}}
-            flipped = try PackedConv3D(weight: Tensor(shape: [cin, cout, 3, 3, 3], scalars: t), bias: nil, stride: 1,
-                                       padding: Padding3(begin: Size3(2 - p.begin.d, 2 - p.begin.h, 2 - p.begin.w),
-                                                         end: Size3(2 - p.end.d, 2 - p.end.h, 2 - p.end.w)),
-                                       dilation: 1, groups: 1, activation: .identity, isa: isa)
-        } else {
-            flipped = nil
-        }
+        flipped = WinogradWeights.applies(weightShape: [ws[1], ws[0], ws[2], ws[3], ws[4]], stride: stride, padding: 0,
+                                          dilation: dilation, groups: groups, isa: isa)
+            && [p.begin.d, p.begin.h, p.begin.w, p.end.d, p.end.h, p.end.w].allSatisfy({ $0 <= 2 })
+            ? LazyWinogradWeights(weight: weight, flipped: true) : nil
     }
 
     /// The gradient of the loss with respect to the convolution's input.
@@ -125,8 +115,20 @@ public struct PackedConv3DInputGradient: Sendable {
             throw TensorError.shapeMismatch(op, gradOutput.shape, geo.outputShape, "gradOutput must have the forward output's shape")
         }
         let I = geo.input, O = geo.output, K = geo.kernel, s = stride, dil = dilation, pb = padding.begin
-        if let flipped, flipped.usesWinograd(width: I.w) {
-            return try flipped.forward(gradOutput, depthChunk: depthChunk)
+        if let flipped, usesWinograd(width: I.w) {
+            let p = padding
+            let fgeo = try Conv3DGeometry(op: op, inputShape: gradOutput.shape,
+                                          weightShape: [weightShape[1], weightShape[0], 3, 3, 3], stride: 1,
+                                          padding: Padding3(begin: Size3(2 - p.begin.d, 2 - p.begin.h, 2 - p.begin.w),
+                                                            end: Size3(2 - p.end.d, 2 - p.end.h, 2 - p.end.w)),
+                                          dilation: 1, groups: 1)
+            let weights = flipped.weights
+            return Tensor(shape: geo.inputShape) { gx in
+                gradOutput.scalars.withUnsafeBufferPointer { gy in
+                    winogradForward(gy.baseAddress!, geo: fgeo, weights: weights, bias: nil, activation: .identity,
+                                    into: gx.baseAddress!, residual: nil, chunk: depthChunk ?? winogradDepthChunk(fgeo))
+                }
+            }
         }
         // Zero border around gy wide enough for every phase: m + c_k ranges over
         // [-ceil(dil*(K-1)/s), floor((I-1+pb)/s)].

@@ -1,3 +1,4 @@
+import Foundation
 import VoxelTensorAVX512
 
 // Winograd F(2x2x2, 3x3x3) forward pass for 3x3x3 convolutions with stride 1, no dilation and one
@@ -18,29 +19,55 @@ import VoxelTensorAVX512
     let inChannels: Int, outChannels: Int, coutPadded: Int
     let data: [Float]
 
-    /// `weight`: `[Cout][Cin][3][3][3]` scalars.
-    init(weight: [Float], outChannels: Int, inChannels: Int) {
-        self.inChannels = inChannels; self.outChannels = outChannels
-        let cp = (outChannels + 7) / 8 * 8
+    /// From a forward weight `[Cout][Cin][3][3][3]`; `flipped`: for the input gradient instead, the
+    /// convolution with the kernel flipped on every axis and its channels swapped
+    /// (`w'[ci][co][k] = w[co][ci][2 - k]`). Parallel over output channels.
+    init(weight: Tensor, flipped: Bool) {
+        let (fwdOut, fwdIn) = (weight.shape[0], weight.shape[1])
+        let (cout, cin) = flipped ? (fwdIn, fwdOut) : (fwdOut, fwdIn)
+        inChannels = cin; outChannels = cout
+        let cp = (cout + 7) / 8 * 8
         coutPadded = cp
-        let G: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
-        var out = [Float](repeating: 0, count: 64 * inChannels * cp)
-        for co in 0..<outChannels { for ci in 0..<inChannels {
-            let g = (0..<27).map { Double(weight[(co * inChannels + ci) * 27 + $0]) }
-            // Along W, then H, then D: t[a][b][k] = sum_c G[k][c] g[a][b][c], and so on.
-            var tw = [Double](repeating: 0, count: 36), th = [Double](repeating: 0, count: 48)
-            for a in 0..<3 { for b in 0..<3 { for k in 0..<4 {
-                tw[(a * 3 + b) * 4 + k] = (0..<3).reduce(0) { $0 + G[k][$1] * g[(a * 3 + b) * 3 + $1] }
-            }}}
-            for a in 0..<3 { for j in 0..<4 { for k in 0..<4 {
-                th[(a * 4 + j) * 4 + k] = (0..<3).reduce(0) { $0 + G[j][$1] * tw[(a * 3 + $1) * 4 + k] }
-            }}}
-            for i in 0..<4 { for j in 0..<4 { for k in 0..<4 {
-                let u = (0..<3).reduce(0) { $0 + G[i][$1] * th[($1 * 4 + j) * 4 + k] }
-                out[(((i * 4 + j) * 4 + k) * inChannels + ci) * cp + co] = Float(u)
-            }}}
+        data = [Float](unsafeUninitializedCapacity: 64 * cin * cp) { buf, count in
+            buf.initialize(repeating: 0)
+            let out = SharedPointer(buf.baseAddress!)
+            weight.scalars.withUnsafeBufferPointer { wb in
+                let w = SharedConstPointer(wb.baseAddress!)
+                Parallel.forEach(cout) { co in
+                    var g = [Double](repeating: 0, count: 27), t = [Double](repeating: 0, count: 64)
+                    for ci in 0..<cin {
+                        // g[a][b][c] of the layer this transform is for.
+                        let base = flipped ? (ci * fwdIn + co) * 27 : (co * fwdIn + ci) * 27
+                        for k in 0..<27 { g[k] = Double(w[base + (flipped ? 26 - k : k)]) }
+                        Self.transform(g, into: &t)
+                        for pos in 0..<64 { out[(pos * cin + ci) * cp + co] = Float(t[pos]) }
+                    }
+                }
+            }
+            count = 64 * cin * cp
+        }
+    }
+
+    /// `u = G g G^T` on every axis: `g: [3][3][3]` -> `u: [4][4][4]`, with `G g` per axis
+    /// `(g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2)`.
+    static func transform(_ g: [Double], into u: inout [Double]) {
+        @inline(__always) func gt(_ a: Double, _ b: Double, _ c: Double) -> (Double, Double, Double, Double) {
+            (a, (a + b + c) / 2, (a - b + c) / 2, c)
+        }
+        // Along W: [3][3][4]; along H: [3][4][4]; along D: [4][4][4].
+        var w = [Double](repeating: 0, count: 36), h = [Double](repeating: 0, count: 48)
+        for r in 0..<9 {
+            let v = gt(g[3 * r], g[3 * r + 1], g[3 * r + 2])
+            w[4 * r] = v.0; w[4 * r + 1] = v.1; w[4 * r + 2] = v.2; w[4 * r + 3] = v.3
+        }
+        for a in 0..<3 { for k in 0..<4 {
+            let v = gt(w[(a * 3) * 4 + k], w[(a * 3 + 1) * 4 + k], w[(a * 3 + 2) * 4 + k])
+            h[(a * 4) * 4 + k] = v.0; h[(a * 4 + 1) * 4 + k] = v.1; h[(a * 4 + 2) * 4 + k] = v.2; h[(a * 4 + 3) * 4 + k] = v.3
         }}
-        data = out
+        for jk in 0..<16 {
+            let v = gt(h[jk], h[16 + jk], h[32 + jk])
+            u[jk] = v.0; u[16 + jk] = v.1; u[32 + jk] = v.2; u[48 + jk] = v.3
+        }
     }
 
     /// Whether a layer may run this way: 3x3x3, stride 1, dilation 1, one group, at least 4 input and
@@ -64,6 +91,28 @@ import VoxelTensorAVX512
     static let minimumWidth = 24
 }
 
+/// A layer's Winograd weights, transformed on first use and then kept: most layers that could take
+/// the path never see rows wide enough (ResNet-18's 512-channel layers at 4^3), and the input
+/// gradient's are built per backward pass, so transforming eagerly cost the pack each time.
+@usableFromInline final class LazyWinogradWeights: @unchecked Sendable {
+    private let weight: Tensor
+    private let flipped: Bool
+    private let lock = NSLock()
+    private var cached: WinogradWeights?
+
+    init(weight: Tensor, flipped: Bool) { self.weight = weight; self.flipped = flipped }
+
+    /// The transformed weights (computed once, under a lock).
+    var weights: WinogradWeights {
+        lock.lock()
+        defer { lock.unlock() }
+        if let cached { return cached }
+        let w = WinogradWeights(weight: weight, flipped: flipped)
+        cached = w
+        return w
+    }
+}
+
 extension Activation {
     /// The activation as the AVX-512 kernels take it: 0 identity, 1 relu, 2 leaky relu (a), 3 clip (a...b).
     var kernelCode: (Int, Float, Float) {
@@ -74,6 +123,15 @@ extension Activation {
         case .clip(let lo, let hi): return (3, lo, hi)
         }
     }
+}
+
+/// Output planes per chunk of `winogradForward`: about `PackedConv3D.chunkBytes` of padded source and
+/// output together, as the direct engine's chunks.
+func winogradDepthChunk(_ geo: Conv3DGeometry) -> Int {
+    let I = geo.input, O = geo.output, p = geo.padding
+    let rowFloats = (I.h + p.begin.h + p.end.h) * (I.w + p.begin.w + p.end.w)
+    return PackedConv3D.depthChunk(outputDepth: O.d, sourcePlaneFloats: rowFloats * geo.inChannels,
+                                   outputPlaneFloats: geo.outChannels * O.h * O.w, rowsPerPlane: O.h)
 }
 
 /// Runs `y = act(conv(x) + bias + residual)` with Winograd F(2x2x2, 3x3x3) over raw buffers

@@ -7,6 +7,7 @@
 // Padding is applied by copying each batch item once into a zero-bordered scratch volume, so the
 // inner loop has no border branches. Every kernel size, stride, dilation and group count runs on the
 // same engine (grouped convolutions with fewer than 16 outputs per group waste the unused lanes).
+// 3x3x3 stride-1 layers with wide rows run as Winograd F(2x2x2, 3x3x3) on AVX-512 (Conv3D+Winograd.swift).
 
 /// A 3D convolution with its weights packed once for the fast kernel, for models run many times.
 ///
@@ -22,8 +23,8 @@ public struct PackedConv3D: Sendable {
     /// Weights packed for every kernel the layer may run with; the output width picks one
     /// (`DirectWeights.preferredBlock`).
     @usableFromInline let packed: DirectWeightSet
-    /// The weights transformed for Winograd F(2x2x2, 3x3x3), for 3x3x3 stride-1 layers on AVX-512.
-    @usableFromInline let winograd: WinogradWeights?
+    /// The weights transformed for Winograd F(2x2x2, 3x3x3) on first use, for 3x3x3 stride-1 layers on AVX-512.
+    @usableFromInline let winograd: LazyWinogradWeights?
     /// The instruction set this layer's weights are packed for (`Conv3DEngine.isa` unless a test asks).
     public let isa: ConvISA
 
@@ -59,7 +60,7 @@ public struct PackedConv3D: Sendable {
         self.isa = isa
         winograd = WinogradWeights.applies(weightShape: ws, stride: stride, padding: padding, dilation: dilation,
                                            groups: groups, isa: isa)
-            ? WinogradWeights(weight: weight.scalars, outChannels: ws[0], inChannels: ws[1]) : nil
+            ? LazyWinogradWeights(weight: weight, flipped: false) : nil
         packed = weight.scalars.withUnsafeBufferPointer { wb in
             let w = SharedConstPointer(wb.baseAddress!)
             return DirectWeightSet(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps, isa: isa) { g, co, ci, t in
@@ -97,10 +98,7 @@ public struct PackedConv3D: Sendable {
     public func outputTile(wholeOutputWidth: Int) -> Int { usesWinograd(width: wholeOutputWidth) ? 2 : 1 }
 
     /// Whether outputs `width` wide run on the Winograd path.
-    func usesWinograd(width: Int) -> Bool { winograd != nil && WinogradWeights.prefers(width: width) && !Self.forceDirect }
-
-    /// Tests: run every layer on the direct engine (to compare the ISAs bit for bit).
-    nonisolated(unsafe) static var forceDirect = false
+    func usesWinograd(width: Int) -> Bool { winograd != nil && WinogradWeights.prefers(width: width) }
 
     /// `forward` with a given number of output planes per chunk (tests: every chunking gives the same bits).
     func forward(_ input: Tensor, residual: Tensor? = nil, depthChunk: Int?, padding: Padding3? = nil,
@@ -137,12 +135,10 @@ public struct PackedConv3D: Sendable {
                                              depthChunk: Int? = nil, algorithmWidth: Int? = nil) {
         let I = geo.input, O = geo.output, pb = geo.padding.begin, pe = geo.padding.end
         let K = geo.kernel, dil = dilation
-        if let wg = winograd, usesWinograd(width: algorithmWidth ?? O.w) {
-            let P = Size3(I.d + pb.d + pe.d, I.h + pb.h + pe.h, I.w + pb.w + pe.w)
-            let chunk = depthChunk ?? Self.depthChunk(outputDepth: O.d, sourcePlaneFloats: P.h * P.w * geo.inChannels,
-                                                      outputPlaneFloats: geo.outChannels * O.h * O.w, rowsPerPlane: O.h)
+        if let lazy = winograd, usesWinograd(width: algorithmWidth ?? O.w) {
+            let wg = lazy.weights
             return winogradForward(x, geo: geo, weights: wg, bias: bias, activation: activation, into: y,
-                                   residual: residual, chunk: chunk)
+                                   residual: residual, chunk: depthChunk ?? winogradDepthChunk(geo))
         }
         if K.product == 1 && stride == Size3(1) && pb == Size3(0) && pe == Size3(0) {
             return pointwiseForward(x, geo: geo, into: y, residual: residual)
