@@ -39,9 +39,14 @@ public struct Winograd512Job {
     /// Output `[cout][...]`: channel, plane and row strides.
     public var dst: UnsafeMutablePointer<Float>
     public var dstChannelStride: Int, dstPlaneStride: Int, dstRowStride: Int
-    /// Per tile vector 5 ints: source offset (even column of tile 0, channel 0), destination offset
-    /// (output channel 0), valid planes (0-2), valid rows (0-2), valid columns (0-32).
+    /// Per tile vector 6 ints: source offset (even column of tile 0, channel 0), destination offset
+    /// (output channel 0), valid planes (0-2), valid rows (0-2), valid columns (0-32; split: 0-16 per
+    /// half), valid rows of the second half (split only).
     public var vectors: UnsafePointer<Int>, vectorCount: Int
+    /// Split vectors (rows of at most 8 tiles): lanes 0-7 are 8 tiles of one row of tiles and lanes
+    /// 8-15 the same tiles `halfSource` floats further in the source and `halfDestination` further in
+    /// the output (the next row of tiles), so rows 9-16 columns wide still fill the lanes.
+    public var split: Bool, halfSource: Int, halfDestination: Int
     /// 0 identity, 1 relu, 2 leaky relu (alpha = actA), 3 clip (actA...actB).
     public var activation: Int, actA: Float, actB: Float
     /// Laid out like `dst`, added before the activation, or nil.
@@ -50,13 +55,14 @@ public struct Winograd512Job {
     public init(src: UnsafePointer<Float>, channelStride: Int, rowStride: Int, planeStride: Int, phaseLength: Int,
                 channels: Int, u: UnsafePointer<Float>, coutPadded: Int, cout: Int, bias: UnsafePointer<Float>,
                 dst: UnsafeMutablePointer<Float>, dstChannelStride: Int, dstPlaneStride: Int, dstRowStride: Int,
-                vectors: UnsafePointer<Int>, vectorCount: Int, activation: Int, actA: Float, actB: Float,
-                residual: UnsafePointer<Float>?) {
+                vectors: UnsafePointer<Int>, vectorCount: Int, split: Bool = false, halfSource: Int = 0,
+                halfDestination: Int = 0, activation: Int, actA: Float, actB: Float, residual: UnsafePointer<Float>?) {
         self.src = src; self.channelStride = channelStride; self.rowStride = rowStride
         self.planeStride = planeStride; self.phaseLength = phaseLength; self.channels = channels
         self.u = u; self.coutPadded = coutPadded; self.cout = cout; self.bias = bias
         self.dst = dst; self.dstChannelStride = dstChannelStride; self.dstPlaneStride = dstPlaneStride
         self.dstRowStride = dstRowStride; self.vectors = vectors; self.vectorCount = vectorCount
+        self.split = split; self.halfSource = halfSource; self.halfDestination = halfDestination
         self.activation = activation; self.actA = actA; self.actB = actB; self.residual = residual
     }
 }
@@ -77,11 +83,17 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     // V[pos][ci][3] and M[pos][16][3], SIMD16 each (positions `vPositionStride`, `mPositionStride` apart).
     let v = raw.assumingMemoryBound(to: SIMD16<Float>.self)
     let m = v + 64 * vPositionStride(job.channels)
+    if job.split { runGroups(job, v: v, m: m, split: true) } else { runGroups(job, v: v, m: m, split: false) }
+}
+
+/// The groups of three tile vectors of a job (`split` a constant after inlining).
+@inline(__always) func runGroups(_ job: Winograd512Job, v: UnsafeMutablePointer<SIMD16<Float>>,
+                                 m: UnsafeMutablePointer<SIMD16<Float>>, split: Bool) {
     var g = 0
     while g < job.vectorCount {
-        let vec = job.vectors + 5 * g
+        let vec = job.vectors + 6 * g
         for k in 0..<3 {
-            inputTransform(job, srcOffset: vec[5 * k], into: v + k, stride: 3)
+            inputTransform(job, srcOffset: vec[6 * k], into: v + k, split: split)
         }
         // Output channels 16 at a time: for each position both 8-blocks, while its V is in L1.
         var cb = 0
@@ -92,20 +104,16 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
             }}
             for j in 0..<min(8 * blocks, job.cout - cb) {
                 for k in 0..<3 {
-                    let e = vec + 5 * k
-                    if e[2] == 0 || e[3] == 0 || e[4] == 0 { continue }
+                    let e = vec + 6 * k
+                    if e[2] == 0 || e[4] == 0 || (e[3] == 0 && e[5] == 0) { continue }
                     outputTransform(job, m: UnsafePointer(m + 3 * j + k), co: cb + j,
-                                    dstOffset: e[1], nd: e[2], nh: e[3], nw: e[4])
+                                    dstOffset: e[1], nd: e[2], nh: e[3], nw: e[4], nhB: e[5], split: split)
                 }
             }
             cb += 8 * blocks
         }
         g += 3
     }
-}
-
-@inline(__always) func load16w(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
 }
 
 /// B^T along one axis.
@@ -117,12 +125,18 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 /// Transforms the 4x4x4 patches of one tile vector for every input channel into
 /// `out[(pos * channels + ci) * stride]`.
 @inline(__always) func inputTransform(_ job: Winograd512Job, srcOffset: Int, into out: UnsafeMutablePointer<SIMD16<Float>>,
-                                      stride: Int) {
-    let L = job.phaseLength, ps = job.planeStride, rs = job.rowStride
+                                      split: Bool) {
+    let L = job.phaseLength, ps = job.planeStride, rs = job.rowStride, half = job.halfSource
     let posStride = vPositionStride(job.channels)
+    // 16 tiles: one load, or two loads of 8 (split vectors).
+    @inline(__always) func tiles(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        split ? SIMD16(lowHalf: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self),
+                       highHalf: UnsafeRawPointer(p + half).loadUnaligned(as: SIMD8<Float>.self))
+              : UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+    }
     for ci in 0..<job.channels {
         let s = job.src + srcOffset + ci * job.channelStride
-        let o = out + ci * stride
+        let o = out + ci * 3
         // Patch columns 0-3 are even[t], odd[t], even[t+1], odd[t+1]; column c' of B^T d along W
         // takes two of them (offsets first, second and whether they add).
         for c in 0..<4 {
@@ -134,10 +148,10 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
                 // Along D for row b.
                 var d = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
                 let p = s + b * rs
-                d.0 = plus ? load16w(p + f) + load16w(p + g) : load16w(p + f) - load16w(p + g)
-                d.1 = plus ? load16w(p + ps + f) + load16w(p + ps + g) : load16w(p + ps + f) - load16w(p + ps + g)
-                d.2 = plus ? load16w(p + 2 * ps + f) + load16w(p + 2 * ps + g) : load16w(p + 2 * ps + f) - load16w(p + 2 * ps + g)
-                d.3 = plus ? load16w(p + 3 * ps + f) + load16w(p + 3 * ps + g) : load16w(p + 3 * ps + f) - load16w(p + 3 * ps + g)
+                d.0 = plus ? tiles(p + f) + tiles(p + g) : tiles(p + f) - tiles(p + g)
+                d.1 = plus ? tiles(p + ps + f) + tiles(p + ps + g) : tiles(p + ps + f) - tiles(p + ps + g)
+                d.2 = plus ? tiles(p + 2 * ps + f) + tiles(p + 2 * ps + g) : tiles(p + 2 * ps + f) - tiles(p + 2 * ps + g)
+                d.3 = plus ? tiles(p + 3 * ps + f) + tiles(p + 3 * ps + g) : tiles(p + 3 * ps + f) - tiles(p + 3 * ps + g)
                 x = bt(d.0, d.1, d.2, d.3)
                 switch b {
                 case 0: y0 = x
@@ -218,7 +232,7 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 /// Inverse transform of one output channel of one tile vector (`m[pos * mPositionStride]`), then bias, residual,
 /// activation and store of the valid outputs.
 @inline(__always) func outputTransform(_ job: Winograd512Job, m: UnsafePointer<SIMD16<Float>>, co: Int,
-                                       dstOffset: Int, nd: Int, nh: Int, nw: Int) {
+                                       dstOffset: Int, nd: Int, nh: Int, nw: Int, nhB: Int, split: Bool) {
     // Per plane a: along W then H, giving s[a] = (h'0 w'0, h'0 w'1, h'1 w'0, h'1 w'1).
     var s0 = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
     var s1 = s0, s2 = s0, s3 = s0
@@ -242,34 +256,41 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     let bias = SIMD16<Float>(repeating: job.bias[co])
     let base = co * job.dstChannelStride + dstOffset
     // Along D: y0 = s0 + s1 + s2, y1 = s1 - s2 - s3.
-    storeRow(job, base, 0, 0, nd, nh, nw, s0.0 + s1.0 + s2.0 + bias, s0.1 + s1.1 + s2.1 + bias)
-    storeRow(job, base, 0, 1, nd, nh, nw, s0.2 + s1.2 + s2.2 + bias, s0.3 + s1.3 + s2.3 + bias)
-    storeRow(job, base, 1, 0, nd, nh, nw, s1.0 - s2.0 - s3.0 + bias, s1.1 - s2.1 - s3.1 + bias)
-    storeRow(job, base, 1, 1, nd, nh, nw, s1.2 - s2.2 - s3.2 + bias, s1.3 - s2.3 - s3.3 + bias)
+    storeRow(job, base, 0, 0, nd, nh, nw, nhB, split, s0.0 + s1.0 + s2.0 + bias, s0.1 + s1.1 + s2.1 + bias)
+    storeRow(job, base, 0, 1, nd, nh, nw, nhB, split, s0.2 + s1.2 + s2.2 + bias, s0.3 + s1.3 + s2.3 + bias)
+    storeRow(job, base, 1, 0, nd, nh, nw, nhB, split, s1.0 - s2.0 - s3.0 + bias, s1.1 - s2.1 - s3.1 + bias)
+    storeRow(job, base, 1, 1, nd, nh, nw, nhB, split, s1.2 - s2.2 - s3.2 + bias, s1.3 - s2.3 - s3.3 + bias)
 }
 
 /// Stores one output row of a tile vector (even and odd columns given apart) at plane `dd`, row `hh`
-/// of the tiles, with the residual added and the activation applied.
-@inline(__always) func storeRow(_ job: Winograd512Job, _ base: Int, _ dd: Int, _ hh: Int, _ nd: Int, _ nh: Int, _ nw: Int,
-                                _ even: SIMD16<Float>, _ odd: SIMD16<Float>) {
-    if dd >= nd || hh >= nh { return }
+/// of the tiles, with the residual added and the activation applied. Split vectors store the low 16
+/// columns in their first row of tiles and the high 16 in the second.
+@inline(__always) func storeRow(_ job: Winograd512Job, _ base: Int, _ dd: Int, _ hh: Int, _ nd: Int, _ nh: Int,
+                                _ nw: Int, _ nhB: Int, _ split: Bool, _ even: SIMD16<Float>, _ odd: SIMD16<Float>) {
+    if dd >= nd { return }
     let off = base + dd * job.dstPlaneStride + hh * job.dstRowStride
     let z = zipColumns(even, odd)
-    var lo = z.lowHalf, hi = z.highHalf
+    if split {
+        if hh < nh { storeColumns(job, off, z.lowHalf, nw) }
+        if hh < nhB { storeColumns(job, off + job.halfDestination, z.highHalf, nw) }
+    } else if hh < nh {
+        storeColumns(job, off, z.lowHalf, min(16, nw))
+        if nw > 16 { storeColumns(job, off + 16, z.highHalf, nw - 16) }
+    }
+}
+
+/// Stores the first `n` (<= 16) columns of `v` at output offset `off`, with the residual added and
+/// the activation applied.
+@inline(__always) func storeColumns(_ job: Winograd512Job, _ off: Int, _ v: SIMD16<Float>, _ n: Int) {
+    var v = v
     let d = job.dst + off
-    if nw == 32 {
-        if let r = job.residual { lo += load16w(r + off); hi += load16w(r + off + 16) }
-        UnsafeMutableRawPointer(d).storeBytes(of: activate(lo, job), as: SIMD16<Float>.self)
-        UnsafeMutableRawPointer(d + 16).storeBytes(of: activate(hi, job), as: SIMD16<Float>.self)
+    if n == 16 {
+        if let r = job.residual { v += UnsafeRawPointer(r + off).loadUnaligned(as: SIMD16<Float>.self) }
+        UnsafeMutableRawPointer(d).storeBytes(of: activate(v, job), as: SIMD16<Float>.self)
     } else {
-        if let r = job.residual { lo += partialLoad(r + off, min(16, nw)) }
-        lo = activate(lo, job)
-        for l in 0..<min(16, nw) { d[l] = lo[l] }
-        if nw > 16 {
-            if let r = job.residual { hi += partialLoad(r + off + 16, nw - 16) }
-            hi = activate(hi, job)
-            for l in 0..<(nw - 16) { d[16 + l] = hi[l] }
-        }
+        if let r = job.residual { v += partialLoad(r + off, n) }
+        v = activate(v, job)
+        for l in 0..<n { d[l] = v[l] }
     }
 }
 

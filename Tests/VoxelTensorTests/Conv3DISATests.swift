@@ -2,25 +2,36 @@ import Testing
 @testable import VoxelTensor
 import _TestSupport
 
-/// The AVX2 and AVX-512 kernels sum every output in the same order with one FMA per product, so they
-/// must agree bit for bit. (On a CPU without AVX-512 both runs take the AVX2 path and this is trivial.)
+/// The AVX2 and AVX-512 direct kernels sum every output in the same order with one FMA per product,
+/// so they must agree bit for bit. (On a CPU without AVX-512 both runs take the AVX2 path and this is
+/// trivial.) Layers the AVX-512 path runs as Winograd round differently: equal to the engine's tolerance.
 @Suite struct Conv3DISATests {
     @Test(arguments: ConvCase.table)
     func avx2AndAVX512AreBitIdentical(_ c: ConvCase) throws {
         let (x, w, b) = c.inputs(seed: 50)
-        func forward(_ isa: ConvISA) throws -> Tensor {
+        func layer(_ isa: ConvISA) throws -> PackedConv3D {
             try PackedConv3D(weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation,
-                             groups: c.groups, activation: c.activation, isa: isa).forward(x)
+                             groups: c.groups, activation: c.activation, isa: isa)
         }
-        let y2 = try forward(.avx2), y5 = try forward(.avx512)
-        #expect(y2 == y5, "max diff \(maxAbsDifference(y2.scalars, y5.scalars))")
+        let y2 = try layer(.avx2).forward(x), y5 = try layer(.avx512).forward(x)
+        if try layer(.avx512).usesWinograd(width: y5.shape[4]) {
+            #expect(convClose(y5, y2, terms: c.terms), "max diff \(maxAbsDifference(y2.scalars, y5.scalars))")
+        } else {
+            #expect(y2 == y5, "max diff \(maxAbsDifference(y2.scalars, y5.scalars))")
+        }
         let gy = Tensor.random(y2.shape, seed: 51)
         func backward(_ isa: ConvISA) throws -> Tensor {
             try conv3dBackwardInput(gradOutput: gy, weight: w, inputShape: x.shape, stride: c.stride,
                                     padding: c.padding, dilation: c.dilation, groups: c.groups, isa: isa)
         }
         let g2 = try backward(.avx2), g5 = try backward(.avx512)
-        #expect(g2 == g5, "max diff \(maxAbsDifference(g2.scalars, g5.scalars))")
+        let gradient = try PackedConv3DInputGradient(weight: w, stride: c.stride, padding: c.padding, dilation: c.dilation,
+                                                     groups: c.groups, isa: .avx512)
+        if gradient.usesWinograd(width: x.shape[4]) {
+            #expect(convClose(g5, g2, terms: c.cout / c.groups * c.kernel.product))
+        } else {
+            #expect(g2 == g5, "max diff \(maxAbsDifference(g2.scalars, g5.scalars))")
+        }
         // Weight gradients sum lanes in different groupings per ISA: equal to Float rounding.
         func weightGrad(_ isa: ConvISA) throws -> (weight: Tensor, bias: Tensor) {
             try conv3dBackwardWeight(gradOutput: gy, input: x, weightShape: w.shape, stride: c.stride,

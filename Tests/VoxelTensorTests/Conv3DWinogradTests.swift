@@ -18,6 +18,11 @@ import _TestSupport
                  padding: [0, 1, 2, 2, 0, 1], activation: .clip(min: -0.5, max: 0.5)),
         ConvCase(name: "batch 2 W66", batch: 2, cin: 9, cout: 24, size: Size3(3, 4, 66), kernel: 3, padding: 1),
         ConvCase(name: "wide 40->33 W25", cin: 40, cout: 33, size: Size3(4, 3, 25), kernel: 3, padding: 1),
+        // Rows of 9-16 columns: split vectors, two rows of tiles each (odd counts of tile rows too).
+        ConvCase(name: "split 16->16 W16 9 rows", cin: 16, cout: 16, size: Size3(4, 9, 16), kernel: 3, padding: 1,
+                 activation: .relu),
+        ConvCase(name: "split 6->12 W11", cin: 6, cout: 12, size: Size3(5, 6, 11), kernel: 3, padding: 1),
+        ConvCase(name: "split batch 2 W9 no padding", batch: 2, cin: 8, cout: 9, size: Size3(5, 8, 11), kernel: 3),
     ]
 
     @Test(arguments: cases)
@@ -57,31 +62,37 @@ import _TestSupport
 
     /// A box of the output starting at even coordinates, recomputed from the input it reads with the
     /// padding kept only at the border, has the whole run's bits.
-    @Test func boxesFromEvenStartsAreBitIdentical() throws {
-        let x = Tensor.random([1, 6, 9, 10, 40], seed: 90)
+    @Test(arguments: [40, 16])
+    func boxesFromEvenStartsAreBitIdentical(width: Int) throws {
+        let x = Tensor.random([1, 6, 9, 10, width], seed: 90)
         let w = Tensor.random([10, 6, 3, 3, 3], seed: 91)
         let conv = try PackedConv3D(weight: w, bias: Tensor.random([10], seed: 92), padding: 1)
         let whole = try conv.forward(x)
-        #expect(conv.outputTile(wholeOutputWidth: 40) == (Conv3DEngine.cpuHasAVX512 ? 2 : 1))
-        for (lo, hi) in [(Size3(0, 0, 0), Size3(3, 5, 7)), (Size3(2, 4, 10), Size3(9, 10, 37)), (Size3(4, 6, 30), Size3(7, 9, 40))] {
+        #expect(conv.outputTile(wholeOutputWidth: width) == (Conv3DEngine.cpuHasAVX512 ? 2 : 1))
+        let boxes = width == 40
+            ? [(Size3(0, 0, 0), Size3(3, 5, 7)), (Size3(2, 4, 10), Size3(9, 10, 37)), (Size3(4, 6, 30), Size3(7, 9, 40))]
+            : [(Size3(0, 0, 0), Size3(3, 5, 7)), (Size3(2, 4, 6), Size3(9, 10, 13)), (Size3(4, 6, 2), Size3(7, 9, 16))]
+        for (lo, hi) in boxes {
             // Inputs [o - 1, o + 2) of each axis, clamped; padding where the clamp cut.
             let start = Size3(lo.d - 1, lo.h - 1, lo.w - 1), end = Size3(hi.d + 1, hi.h + 1, hi.w + 1)
             let cl = Size3(max(0, start.d), max(0, start.h), max(0, start.w))
-            let ch = Size3(min(9, end.d), min(10, end.h), min(40, end.w))
+            let ch = Size3(min(9, end.d), min(10, end.h), min(width, end.w))
             let crop = try slice(x, starts: cl.array, ends: ch.array, axes: [2, 3, 4])
             let pad = Padding3(begin: Size3(cl.d - start.d, cl.h - start.h, cl.w - start.w),
                                end: Size3(end.d - ch.d, end.h - ch.h, end.w - ch.w))
-            let part = try conv.forward(crop, padding: pad, residual: nil, wholeOutputWidth: 40)
+            let part = try conv.forward(crop, padding: pad, residual: nil, wholeOutputWidth: width)
             let expected = try slice(whole, starts: lo.array, ends: hi.array, axes: [2, 3, 4])
             #expect(part == expected, "box \(lo)..<\(hi)")
         }
     }
 
-    /// Rows narrower than 24 columns leave most of a tile vector's 16 lanes idle, and layers with fewer
-    /// than 4 input or 8 output channels save too few products: the direct engine runs them.
+    /// Rows of 17-23 or at most 8 columns leave many of a tile vector's 16 lanes idle, and layers with
+    /// fewer than 4 input or 8 output channels save too few products: the direct engine runs them.
     @Test func narrowRowsAndOtherLayersRunDirect() throws {
         let k3 = try PackedConv3D(weight: .random([16, 16, 3, 3, 3], seed: 1), padding: 1)
-        #expect(!k3.usesWinograd(width: 16) && k3.usesWinograd(width: 24) == Conv3DEngine.cpuHasAVX512)
+        let avx512 = Conv3DEngine.cpuHasAVX512
+        #expect(!k3.usesWinograd(width: 8) && !k3.usesWinograd(width: 20))
+        #expect(k3.usesWinograd(width: 9) == avx512 && k3.usesWinograd(width: 16) == avx512 && k3.usesWinograd(width: 24) == avx512)
         for conv in [try PackedConv3D(weight: .random([16, 16, 3, 3, 3], seed: 1), stride: 2, padding: 1),
                      try PackedConv3D(weight: .random([16, 16, 3, 3, 3], seed: 1), padding: 2, dilation: 2),
                      try PackedConv3D(weight: .random([16, 8, 3, 3, 3], seed: 1), padding: 1, groups: 2),

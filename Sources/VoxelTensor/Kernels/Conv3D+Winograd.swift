@@ -87,8 +87,7 @@ import VoxelTensorAVX512
     /// Whether outputs `width` columns wide run this way. A tile vector holds 16 tiles (32 columns)
     /// along W, so narrow rows leave lanes idle: at 16 columns half of them, and there the direct
     /// engine (~90% of peak at 16^3) is as fast.
-    static func prefers(width: Int) -> Bool { width >= minimumWidth }
-    static let minimumWidth = 24
+    static func prefers(width: Int) -> Bool { width >= 24 || (9...16).contains(width) }
 }
 
 /// A layer's Winograd weights, transformed on first use and then kept: most layers that could take
@@ -144,7 +143,11 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
     let T = Size3((O.d + 1) / 2, (O.h + 1) / 2, (O.w + 1) / 2)
     // One more zero plane, row or column after an odd output size, so every tile's 4x4x4 patch lies
     // inside the padded volume.
-    let end = Size3(geo.padding.end.d + O.d % 2, geo.padding.end.h + O.h % 2, geo.padding.end.w + O.w % 2)
+    // Rows of at most 8 tiles run as split vectors, two rows of tiles per vector (`Winograd512Job.split`);
+    // an odd count of tile rows then reads two more rows of zeros.
+    let split = T.w <= 8
+    let end = Size3(geo.padding.end.d + O.d % 2, geo.padding.end.h + O.h % 2 + (split && T.h % 2 == 1 ? 2 : 0),
+                    geo.padding.end.w + O.w % 2)
     let st = interleavedStrides(channels: C, size: I, begin: geo.padding.begin, end: end, phases: 2)
     let chunkTiles = max(1, (min(chunk, O.d) + 1) / 2)
     var scratch = makeSourceScratch(SourceStrides(channel: st.channel, row: st.row, plane: st.plane,
@@ -164,16 +167,27 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
                 let td1 = min(T.d, td0 + chunkTiles)
                 padPlanes(xn, channels: C, size: I, begin: geo.padding.begin, end: end, phases: 2,
                           planes: (2 * td0)..<(2 * td1 + 2), into: sBuf.baseAddress!)
-                // Tile vectors of the chunk: (source offset, output offset, valid planes, rows, columns),
-                // in groups of 3 (the last group repeats its last vector with nothing to store).
+                // Tile vectors of the chunk: (source offset, output offset, valid planes, rows, columns,
+                // rows of the second half), in groups of 3 (the last group repeats its last vector with
+                // nothing to store).
                 var list: [Int] = []
-                for td in td0..<td1 { for th in 0..<T.h { for tv in 0..<vectorsPerRow {
-                    list += [2 * (td - td0) * st.plane + 2 * th * st.row + 16 * tv,
-                             2 * td * O.h * O.w + 2 * th * O.w + 32 * tv,
-                             min(2, O.d - 2 * td), min(2, O.h - 2 * th), min(32, O.w - 32 * tv)]
-                }}}
-                while list.count % 15 != 0 { list += list[(list.count - 5)..<(list.count - 2)] + [0, 0] }
-                let groups = list.count / 15
+                for td in td0..<td1 {
+                    if split {
+                        for th in stride(from: 0, to: T.h, by: 2) {
+                            list += [2 * (td - td0) * st.plane + 2 * th * st.row, 2 * td * O.h * O.w + 2 * th * O.w,
+                                     min(2, O.d - 2 * td), min(2, O.h - 2 * th), O.w,
+                                     th + 1 < T.h ? min(2, O.h - 2 * th - 2) : 0]
+                        }
+                    } else {
+                        for th in 0..<T.h { for tv in 0..<vectorsPerRow {
+                            list += [2 * (td - td0) * st.plane + 2 * th * st.row + 16 * tv,
+                                     2 * td * O.h * O.w + 2 * th * O.w + 32 * tv,
+                                     min(2, O.d - 2 * td), min(2, O.h - 2 * th), min(32, O.w - 32 * tv), 0]
+                        }}
+                    }
+                }
+                while list.count % 18 != 0 { list += list[(list.count - 6)..<(list.count - 3)] + [0, 0, 0] }
+                let groups = list.count / 18
                 // At least 4 tasks per core, of equal size.
                 let tasks = min(groups, 4 * Parallel.threadCount * max(1, groups / (16 * Parallel.threadCount)))
                 let perTask = (groups + tasks - 1) / tasks
@@ -191,8 +205,9 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
                                 src: src.base, channelStride: st.channel, rowStride: st.row, planeStride: st.plane,
                                 phaseLength: st.phaseLength, channels: C, u: up.base, coutPadded: wg.coutPadded,
                                 cout: Cout, bias: bp.base, dst: yn.base, dstChannelStride: O.product,
-                                dstPlaneStride: O.h * O.w, dstRowStride: O.w, vectors: lp + 15 * g0,
-                                vectorCount: 3 * (g1 - g0), activation: act, actA: actA, actB: actB,
+                                dstPlaneStride: O.h * O.w, dstRowStride: O.w, vectors: lp + 18 * g0,
+                                vectorCount: 3 * (g1 - g0), split: split, halfSource: 2 * st.row,
+                                halfDestination: 2 * O.w, activation: act, actA: actA, actB: actB,
                                 residual: rn?.base)
                             winograd512Run(job, scratch: work.assumingMemoryBound(to: Float.self))
                         }
