@@ -103,6 +103,8 @@ def main():
                 theirs[(label, ps)] = min(theirs.get((label, ps), 1e9), t)
     peak = max(peaks)
     print(f"measured all-core FMA peak: {peak:.1f} GFLOP/s (runs: {', '.join(f'{p:.0f}' for p in peaks)})\n")
+    print("GFLOP/s count the direct convolution's 2 x MACs for both sides, so Winograd layers (3x3x3, stride 1)")
+    print("can exceed the FMA peak: they compute the same outputs with fewer products (docs/engine.md).\n")
     print(f"{'layer':24} {'pass':15} {'voxplain':>9} {'% peak':>7} {'pytorch':>9} {'ratio':>6}   (GFLOP/s)")
     for layer in LAYERS:
         label = layer[0]

@@ -37,6 +37,9 @@ public struct BenchResult: Codable, Sendable {
     public var percentOfPeak: Double
     /// FLOPs of one pass: `2 * MACs` of the forward convolution.
     public var flops: Double
+    /// `winograd` (F(2x2x2, 3x3x3): fewer products than `flops` counts, so `gflops` may exceed the
+    /// peak) or `direct`.
+    public var algorithm: String
 }
 
 /// One benchmark layer: a conv3d shape.
@@ -184,19 +187,21 @@ public enum Bench {
         let reps = max(2, min(20, Int((quick ? 0.1 : 0.4) / max(probe, 1e-6))))
         let gy = Tensor.benchRandom(y.shape, seed: 4)
         var out: [BenchResult] = []
-        func record(_ pass: String, _ t: Double) {
+        func record(_ pass: String, _ t: Double, winograd: Bool = false) {
             let gf = flops / t / 1e9
             out.append(BenchResult(layer: layer.label, pass: pass, milliseconds: t * 1e3, gflops: gf,
-                                   percentOfPeak: peak > 0 ? 100 * gf / peak : 0, flops: flops))
+                                   percentOfPeak: peak > 0 ? 100 * gf / peak : 0, flops: flops,
+                                   algorithm: winograd ? "winograd" : "direct"))
             log(String(format: "%-24@ %-15@ %9.2f ms %8.1f GFLOP/s %5.1f%% of peak", layer.label, pass, t * 1e3, gf, peak > 0 ? 100 * gf / peak : 0))
         }
         if passes.contains("forward") {
-            record("forward", try bestTime(reps: reps) { y = try packed.forward(x) })
+            record("forward", try bestTime(reps: reps) { y = try packed.forward(x) }, winograd: packed.usesWinograd(width: y.shape[4]))
         }
         if passes.contains("backwardInput") {
             // Weights packed once, as for the forward pass (`conv3dBackwardInput` packs on every call).
             let grad = try PackedConv3DInputGradient(weight: w, stride: stride, padding: pad)
-            record("backwardInput", try bestTime(reps: reps) { y = try grad.backward(gy, inputShape: x.shape) })
+            record("backwardInput", try bestTime(reps: reps) { y = try grad.backward(gy, inputShape: x.shape) },
+                   winograd: grad.usesWinograd(width: s))
         }
         if passes.contains("backwardWeight") {
             record("backwardWeight", try bestTime(reps: reps) {

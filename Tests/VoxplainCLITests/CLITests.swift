@@ -80,6 +80,22 @@ struct CLITests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: again)) == Data(contentsOf: URL(fileURLWithPath: ct)))
     }
 
+    /// `bench --json` names each pass's algorithm: a 3x3x3 stride-1 layer with 32-wide rows runs as
+    /// Winograd on AVX-512, a stride-2 layer on the direct engine.
+    @Test func benchReportsTheAlgorithm() throws {
+        let r = try Self.run(["bench", "--json", "--quick", "--skip-peak", "--only", "32->32 @32^3", "--passes", "forward"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let results = report?["results"] as? [[String: Any]] ?? []
+        #expect(results.count == 1)
+        let avx512 = report?["isa"] as? String == "avx512"
+        #expect(results.first?["algorithm"] as? String == (avx512 ? "winograd" : "direct"))
+        #expect((results.first?["gflops"] as? Double ?? 0) > 0)
+        let s2 = try Self.run(["bench", "--json", "--quick", "--skip-peak", "--only", "64->128 s2 @32^3", "--passes", "forward"])
+        let s2Results = (try JSONSerialization.jsonObject(with: Data(s2.stdout.utf8)) as? [String: Any])?["results"] as? [[String: Any]]
+        #expect(s2Results?.first?["algorithm"] as? String == "direct")
+    }
+
     @Test func badInputs() throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -31,8 +31,8 @@ public struct PackedConv3DInputGradient: Sendable {
     /// Winograd path where rows are wide enough (as `PackedConv3D.usesWinograd`).
     let flipped: LazyWinogradWeights?
 
-    /// Whether gradients `width` wide run on the Winograd path.
-    func usesWinograd(width: Int) -> Bool { flipped != nil && WinogradWeights.prefers(width: width) }
+    /// Whether gradients `width` columns wide (the forward input's width) run on the Winograd path.
+    public func usesWinograd(width: Int) -> Bool { flipped != nil && WinogradWeights.prefers(width: width) }
 
     /// Packs `weight: [Cout, Cin/groups, kD, kH, kW]` for input gradients.
     ///

@@ -97,8 +97,9 @@ public struct PackedConv3D: Sendable {
     /// Winograd F(2x2x2, 3x3x3) (outputs are computed in 2x2x2 tiles from even coordinates), else 1.
     public func outputTile(wholeOutputWidth: Int) -> Int { usesWinograd(width: wholeOutputWidth) ? 2 : 1 }
 
-    /// Whether outputs `width` wide run on the Winograd path.
-    func usesWinograd(width: Int) -> Bool { winograd != nil && WinogradWeights.prefers(width: width) }
+    /// Whether outputs `width` columns wide run on the Winograd path (3x3x3, stride 1, one group, at
+    /// least 4 inputs and 8 outputs, AVX-512, rows of 9-16 or at least 24 columns; docs/engine.md).
+    public func usesWinograd(width: Int) -> Bool { winograd != nil && WinogradWeights.prefers(width: width) }
 
     /// `forward` with a given number of output planes per chunk (tests: every chunking gives the same bits).
     func forward(_ input: Tensor, residual: Tensor? = nil, depthChunk: Int?, padding: Padding3? = nil,

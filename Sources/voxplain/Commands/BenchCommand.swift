@@ -74,11 +74,14 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "kernels: %@; peak FMA: %.1f GFLOP/s one core, %.1f GFLOP/s on %d cores (AVX2 loop: %.1f)",
                      report.isa, report.peakOneCoreGFLOPS, report.peakAllCoresGFLOPS, report.threads,
                      report.peakAVX2AllCoresGFLOPS))
-        print("layer".padding(toLength: 24, withPad: " ", startingAt: 0) + " pass            time ms   GFLOP/s  % peak")
+        print("layer".padding(toLength: 24, withPad: " ", startingAt: 0) + " pass            time ms   GFLOP/s  % peak  algorithm")
         for r in report.results {
             print(r.layer.padding(toLength: 24, withPad: " ", startingAt: 0) + " "
                   + r.pass.padding(toLength: 15, withPad: " ", startingAt: 0)
-                  + String(format: " %9.2f %9.1f %7.1f", r.milliseconds, r.gflops, r.percentOfPeak))
+                  + String(format: " %9.2f %9.1f %7.1f  ", r.milliseconds, r.gflops, r.percentOfPeak) + r.algorithm)
+        }
+        if report.results.contains(where: { $0.algorithm == "winograd" }) {
+            print("GFLOP/s count the direct convolution's 2 x MACs; Winograd layers need fewer products, so they can exceed the peak.")
         }
         print(String(format: "peak memory: %.0f MiB", report.peakMemoryMiB))
     }
