@@ -91,13 +91,19 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
 }
 
-@inline(__always) func activate(_ x: SIMD16<Float>, _ p: Direct512Tile) -> SIMD16<Float> {
-    switch p.activation {
+/// The activation with kernel code `code` (0 identity, 1 relu, 2 leaky relu with slope `a`, 3 clip to
+/// `a...b`), shared by the direct and Winograd kernels.
+@inline(__always) func activate(_ x: SIMD16<Float>, code: Int, a: Float, b: Float) -> SIMD16<Float> {
+    switch code {
     case 1: return x.replacing(with: 0, where: x .< 0)
-    case 2: return x.replacing(with: x * p.actA, where: x .< 0)
-    case 3: return x.replacing(with: p.actA, where: x .< p.actA).replacing(with: p.actB, where: x .> p.actB)  // NaN stays NaN
+    case 2: return x.replacing(with: x * a, where: x .< 0)
+    case 3: return x.replacing(with: a, where: x .< a).replacing(with: b, where: x .> b)  // NaN stays NaN
     default: return x
     }
+}
+
+@inline(__always) func activate(_ x: SIMD16<Float>, _ p: Direct512Tile) -> SIMD16<Float> {
+    activate(x, code: p.activation, a: p.actA, b: p.actB)
 }
 
 /// Stores a micro-tile kept in `acc: [3 rows][cols][halves] SIMD16` (activated here): rows past

@@ -123,7 +123,7 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 }
 
 /// Transforms the 4x4x4 patches of one tile vector for every input channel into
-/// `out[(pos * channels + ci) * stride]`.
+/// `out[pos * vPositionStride + 3 * ci]` (`out` points at the vector's slot of the group).
 @inline(__always) func inputTransform(_ job: Winograd512Job, srcOffset: Int, into out: UnsafeMutablePointer<SIMD16<Float>>,
                                       split: Bool) {
     let L = job.phaseLength, ps = job.planeStride, rs = job.rowStride, half = job.halfSource
@@ -302,10 +302,5 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 }
 
 @inline(__always) func activate(_ x: SIMD16<Float>, _ job: Winograd512Job) -> SIMD16<Float> {
-    switch job.activation {
-    case 1: return x.replacing(with: 0, where: x .< 0)
-    case 2: return x.replacing(with: x * job.actA, where: x .< 0)
-    case 3: return x.replacing(with: job.actA, where: x .< job.actA).replacing(with: job.actB, where: x .> job.actB)  // NaN stays NaN
-    default: return x
-    }
+    activate(x, code: job.activation, a: job.actA, b: job.actB)
 }

@@ -142,9 +142,8 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
     let I = geo.input, O = geo.output, C = geo.inChannels, Cout = geo.outChannels
     let T = Size3((O.d + 1) / 2, (O.h + 1) / 2, (O.w + 1) / 2)
     // One more zero plane, row or column after an odd output size, so every tile's 4x4x4 patch lies
-    // inside the padded volume.
-    // Rows of at most 8 tiles run as split vectors, two rows of tiles per vector (`Winograd512Job.split`);
-    // an odd count of tile rows then reads two more rows of zeros.
+    // inside the padded volume. Rows of at most 8 tiles run as split vectors, two rows of tiles per
+    // vector (`Winograd512Job.split`); an odd count of tile rows then reads two more rows of zeros.
     let split = T.w <= 8
     let end = Size3(geo.padding.end.d + O.d % 2, geo.padding.end.h + O.h % 2 + (split && T.h % 2 == 1 ? 2 : 0),
                     geo.padding.end.w + O.w % 2)
