@@ -112,6 +112,44 @@ import VoxelTensorAVX512
     }
 }
 
+/// Transform scratch for the tasks of one Winograd call, allocated by the calling thread, one buffer
+/// per core, and lent to tasks. (Allocated per task in the worker threads, each of glibc's per-thread
+/// arenas kept what its threads freed: evaluate on the sample model peaked at 75 MiB against 57 with
+/// the direct engine alone.)
+final class ScratchPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: [UnsafeMutableRawPointer]
+    private var all: [UnsafeMutableRawPointer]
+    private let bytes: Int
+
+    init(bytes: Int, count: Int) {
+        self.bytes = bytes
+        free = (0..<max(1, count)).map { _ in UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
+        all = free
+    }
+
+    /// A buffer of `bytes` (64-byte aligned); a new one only if more tasks run at once than expected.
+    func take() -> UnsafeMutablePointer<Float> {
+        lock.lock()
+        defer { lock.unlock() }
+        let p = free.popLast() ?? {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            all.append(p)
+            return p
+        }()
+        return p.assumingMemoryBound(to: Float.self)
+    }
+
+    func give(_ p: UnsafeMutablePointer<Float>) {
+        lock.lock()
+        free.append(UnsafeMutableRawPointer(p))
+        lock.unlock()
+    }
+
+    /// Frees every buffer (after the parallel work).
+    func release() { for p in all { p.deallocate() } }
+}
+
 extension Activation {
     /// The activation as the AVX-512 kernels take it: 0 identity, 1 relu, 2 leaky relu (a), 3 clip (a...b).
     var kernelCode: (Int, Float, Float) {
@@ -156,6 +194,8 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
     if let bias { for co in 0..<Cout { biasPadded[co] = bias[co] } }
     let (act, actA, actB) = activation.kernelCode
     let vectorsPerRow = (T.w + 15) / 16
+    let pool = ScratchPool(bytes: 4 * winograd512ScratchFloats(channels: C), count: Parallel.threadCount)
+    defer { pool.release() }
     scratch.withUnsafeMutableBufferPointer { sBuf in
         for n in 0..<geo.batch {
             let xn = x + n * C * I.product
@@ -197,9 +237,8 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
                         let bp = SharedConstPointer(bBuf.baseAddress!)
                         Parallel.forEach((groups + perTask - 1) / perTask) { task in
                             let g0 = task * perTask, g1 = min(groups, g0 + perTask)
-                            let floats = winograd512ScratchFloats(channels: C)
-                            let work = UnsafeMutableRawPointer.allocate(byteCount: 4 * floats, alignment: 64)
-                            defer { work.deallocate() }
+                            let work = pool.take()
+                            defer { pool.give(work) }
                             let job = Winograd512Job(
                                 src: src.base, channelStride: st.channel, rowStride: st.row, planeStride: st.plane,
                                 phaseLength: st.phaseLength, channels: C, u: up.base, coutPadded: wg.coutPadded,
@@ -208,7 +247,7 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
                                 vectorCount: 3 * (g1 - g0), split: split, halfSource: 2 * st.row,
                                 halfDestination: 2 * O.w, activation: act, actA: actA, actB: actB,
                                 residual: rn?.base)
-                            winograd512Run(job, scratch: work.assumingMemoryBound(to: Float.self))
+                            winograd512Run(job, scratch: work)
                         }
                     }
                 }}
