@@ -68,19 +68,31 @@ public struct Winograd512Job {
 }
 
 /// Floats of scratch `winograd512Run` needs for `channels` input channels.
-public func winograd512ScratchFloats(channels: Int) -> Int { 16 * 64 * (vPositionStride(channels) + mPositionStride) }
+public func winograd512ScratchFloats(channels: Int, coutPadded: Int) -> Int {
+    16 * 64 * (vPositionStride(channels) + 3 * outputChunk(channels: channels, coutPadded: coutPadded) + 1)
+}
 
-/// Vectors between consecutive positions of V (`[pos][ci][3]`) and M (`[pos][16][3]`): odd, so the 64
+/// Vectors between consecutive positions of V (`[pos][ci][3]`) and M (`[pos][co][3]`): odd, so the 64
 /// positions of one tile fall in 64 different L1 sets. (With 48 vectors, a 16-channel V, the input
 /// transform's 64 stores per channel hit 4 sets: a 16->16 layer at 64^3 took 7.7 ms, against 6.6.)
 @inline(__always) func vPositionStride(_ channels: Int) -> Int { 3 * channels | 1 }
-let mPositionStride = 49
+@inline(__always) func mPositionStride(_ job: Winograd512Job) -> Int {
+    3 * outputChunk(channels: job.channels, coutPadded: job.coutPadded) | 1
+}
 
-/// Runs a job with `scratch` (at least `winograd512ScratchFloats(channels:)` floats, 64-byte aligned).
+/// Output channels per pass over a group's 64 positions: 16 while V (12 KB per input channel) fits
+/// L2 comfortably, else all of them, so a large V is read once. Two 256->256 layers at 16^3: 43-45 ms
+/// in passes of 16 (V, 3 MB, read 16 times), 33-35 in one pass; 32->32 at 32^3: 2.22 against
+/// 2.27-2.40 ms (the larger M no longer fits L2 with V).
+@inline(__always) func outputChunk(channels: Int, coutPadded: Int) -> Int {
+    channels * 12 << 10 > 1 << 20 ? coutPadded : min(16, coutPadded)
+}
+
+/// Runs a job with `scratch` (at least `winograd512ScratchFloats(channels:coutPadded:)` floats, 64-byte aligned).
 public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<Float>) {
     precondition(job.vectorCount % 3 == 0 && job.coutPadded % 8 == 0, "winograd512Run: malformed job")
     let raw = UnsafeMutableRawPointer(scratch)
-    // V[pos][ci][3] and M[pos][16][3], SIMD16 each (positions `vPositionStride`, `mPositionStride` apart).
+    // V[pos][ci][3] and M[pos][co][3], SIMD16 each (positions `vPositionStride`, `mPositionStride` apart).
     let v = raw.assumingMemoryBound(to: SIMD16<Float>.self)
     let m = v + 64 * vPositionStride(job.channels)
     if job.split { runGroups(job, v: v, m: m, split: true) } else { runGroups(job, v: v, m: m, split: false) }
@@ -95,10 +107,11 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
         for k in 0..<3 {
             inputTransform(job, srcOffset: vec[6 * k], into: v + k, split: split)
         }
-        // Output channels 16 at a time: for each position both 8-blocks, while its V is in L1.
+        // Output channels `outputChunk` at a time: for each position all their 8-blocks while its V is in L1.
+        let chunk = outputChunk(channels: job.channels, coutPadded: job.coutPadded)
         var cb = 0
         while cb < job.coutPadded {
-            let blocks = min(2, (job.coutPadded - cb) / 8)
+            let blocks = min(chunk, job.coutPadded - cb) / 8
             for pos in 0..<64 { for b in 0..<blocks {
                 product(job, v: UnsafePointer(v), pos: pos, cb: cb + 8 * b, into: m + 24 * b)
             }}
@@ -203,7 +216,7 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
             vp += 3
             up += cp
         }
-        let o = m + pos * mPositionStride
+        let o = m + pos * mPositionStride(job)
         o[0] = a00; o[1] = a10; o[2] = a20; o[3] = a01; o[4] = a11; o[5] = a21
         o[6] = a02; o[7] = a12; o[8] = a22; o[9] = a03; o[10] = a13; o[11] = a23
         o[12] = a04; o[13] = a14; o[14] = a24; o[15] = a05; o[16] = a15; o[17] = a25
@@ -237,10 +250,11 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     var s0 = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
     var s1 = s0, s2 = s0, s3 = s0
     for a in 0..<4 {
-        let p = m + a * 16 * mPositionStride
+        let ms = mPositionStride(job)
+        let p = m + a * 16 * ms
         @inline(__always) func row(_ b: Int) -> (SIMD16<Float>, SIMD16<Float>) {
-            let q = p + 4 * b * mPositionStride
-            return at(q[0], q[mPositionStride], q[2 * mPositionStride], q[3 * mPositionStride])
+            let q = p + 4 * b * ms
+            return at(q[0], q[ms], q[2 * ms], q[3 * ms])
         }
         let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
         let (e0, e1) = at(r0.0, r1.0, r2.0, r3.0)

@@ -18,6 +18,9 @@ import _TestSupport
                  padding: [0, 1, 2, 2, 0, 1], activation: .clip(min: -0.5, max: 0.5)),
         ConvCase(name: "batch 2 W66", batch: 2, cin: 9, cout: 24, size: Size3(3, 4, 66), kernel: 3, padding: 1),
         ConvCase(name: "wide 40->33 W25", cin: 40, cout: 33, size: Size3(4, 3, 25), kernel: 3, padding: 1),
+        // Over 85 input channels all output channels run in one pass over the positions.
+        ConvCase(name: "96->40 W26 one pass", cin: 96, cout: 40, size: Size3(3, 4, 26), kernel: 3, padding: 1,
+                 activation: .relu),
         // Rows of 9-16 columns: split vectors, two rows of tiles each (odd counts of tile rows too).
         ConvCase(name: "split 16->16 W16 9 rows", cin: 16, cout: 16, size: Size3(4, 9, 16), kernel: 3, padding: 1,
                  activation: .relu),

@@ -194,7 +194,7 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
     if let bias { for co in 0..<Cout { biasPadded[co] = bias[co] } }
     let (act, actA, actB) = activation.kernelCode
     let vectorsPerRow = (T.w + 15) / 16
-    let pool = ScratchPool(bytes: 4 * winograd512ScratchFloats(channels: C), count: Parallel.threadCount)
+    let pool = ScratchPool(bytes: 4 * winograd512ScratchFloats(channels: C, coutPadded: wg.coutPadded), count: Parallel.threadCount)
     defer { pool.release() }
     scratch.withUnsafeMutableBufferPointer { sBuf in
         for n in 0..<geo.batch {
