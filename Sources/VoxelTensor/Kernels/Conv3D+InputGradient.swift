@@ -29,7 +29,9 @@ public struct PackedConv3DInputGradient: Sendable {
     /// For 3x3x3 layers with stride 1 (padding at most 2): the gradient is the forward convolution of
     /// the output gradient with the flipped, transposed kernel and padding `2 - p`, which runs on the
     /// Winograd path where rows are wide enough (as `PackedConv3D.usesWinograd`).
-    let flipped: LazyWinogradWeights?
+    let flipped: Lazy<WinogradWeights>?
+    /// The padding of that convolution, `2 - p` on every side.
+    let flippedPadding: Padding3
 
     /// Whether gradients `width` columns wide (the forward input's width) run on the Winograd path.
     public func usesWinograd(width: Int) -> Bool { flipped != nil && WinogradWeights.prefers(width: width) }
@@ -87,10 +89,11 @@ public struct PackedConv3DInputGradient: Sendable {
         }
         self.phases = phases
         let p = padding
-        flipped = WinogradWeights.applies(weightShape: [ws[1], ws[0], ws[2], ws[3], ws[4]], stride: stride, padding: 0,
-                                          dilation: dilation, groups: groups, isa: isa)
-            && [p.begin.d, p.begin.h, p.begin.w, p.end.d, p.end.h, p.end.w].allSatisfy({ $0 <= 2 })
-            ? LazyWinogradWeights(weight: weight, flipped: true) : nil
+        flippedPadding = Padding3(begin: Size3(2 - p.begin.d, 2 - p.begin.h, 2 - p.begin.w),
+                                  end: Size3(2 - p.end.d, 2 - p.end.h, 2 - p.end.w))
+        flipped = WinogradWeights.applies(weightShape: [ws[1], ws[0], ws[2], ws[3], ws[4]], stride: stride,
+                                          padding: flippedPadding, dilation: dilation, groups: groups, isa: isa)
+            ? Lazy { WinogradWeights(weight: weight, flipped: true) } : nil
     }
 
     /// The gradient of the loss with respect to the convolution's input.
@@ -116,13 +119,10 @@ public struct PackedConv3DInputGradient: Sendable {
         }
         let I = geo.input, O = geo.output, K = geo.kernel, s = stride, dil = dilation, pb = padding.begin
         if let flipped, usesWinograd(width: I.w) {
-            let p = padding
             let fgeo = try Conv3DGeometry(op: op, inputShape: gradOutput.shape,
                                           weightShape: [weightShape[1], weightShape[0], 3, 3, 3], stride: 1,
-                                          padding: Padding3(begin: Size3(2 - p.begin.d, 2 - p.begin.h, 2 - p.begin.w),
-                                                            end: Size3(2 - p.end.d, 2 - p.end.h, 2 - p.end.w)),
-                                          dilation: 1, groups: 1)
-            let weights = flipped.weights
+                                          padding: flippedPadding, dilation: 1, groups: 1)
+            let weights = flipped.value
             return Tensor(shape: geo.inputShape) { gx in
                 gradOutput.scalars.withUnsafeBufferPointer { gy in
                     winogradForward(gy.baseAddress!, geo: fgeo, weights: weights, bias: nil, activation: .identity,

@@ -81,7 +81,7 @@ import VoxelTensorAVX512
             && weightShape[2...] == [3, 3, 3]
             && stride == Size3(1)
             && dilation == Size3(1) && groups == 1
-            && [padding.begin.d, padding.begin.h, padding.begin.w, padding.end.d, padding.end.h, padding.end.w].allSatisfy { $0 >= 0 }
+            && (padding.begin.array + padding.end.array).allSatisfy { $0 >= 0 }
     }
 
     /// Whether outputs `width` columns wide run this way. A tile vector holds 16 tiles (32 columns)
@@ -90,25 +90,23 @@ import VoxelTensorAVX512
     static func prefers(width: Int) -> Bool { width >= 24 || (9...16).contains(width) }
 }
 
-/// A layer's Winograd weights, transformed on first use and then kept: most layers that could take
-/// the path never see rows wide enough (ResNet-18's 512-channel layers at 4^3), and the input
-/// gradient's are built per backward pass, so transforming eagerly cost the pack each time.
-@usableFromInline final class LazyWinogradWeights: @unchecked Sendable {
-    private let weight: Tensor
-    private let flipped: Bool
+/// A value made on first use and then kept, under a lock: a layer's Winograd weights (most layers
+/// that could take the path never see rows wide enough, ResNet-18's 512-channel layers at 4^3).
+@usableFromInline final class Lazy<Value: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var cached: WinogradWeights?
+    private var cached: Value?
+    private let make: @Sendable () -> Value
 
-    init(weight: Tensor, flipped: Bool) { self.weight = weight; self.flipped = flipped }
+    init(_ make: @escaping @Sendable () -> Value) { self.make = make }
 
-    /// The transformed weights (computed once, under a lock).
-    var weights: WinogradWeights {
+    /// The value (made by the first caller; the others wait for it).
+    var value: Value {
         lock.lock()
         defer { lock.unlock() }
         if let cached { return cached }
-        let w = WinogradWeights(weight: weight, flipped: flipped)
-        cached = w
-        return w
+        let v = make()
+        cached = v
+        return v
     }
 }
 

@@ -24,7 +24,7 @@ public struct PackedConv3D: Sendable {
     /// (`DirectWeights.preferredBlock`).
     @usableFromInline let packed: DirectWeightSet
     /// The weights transformed for Winograd F(2x2x2, 3x3x3) on first use, for 3x3x3 stride-1 layers on AVX-512.
-    @usableFromInline let winograd: LazyWinogradWeights?
+    @usableFromInline let winograd: Lazy<WinogradWeights>?
     /// The instruction set this layer's weights are packed for (`Conv3DEngine.isa` unless a test asks).
     public let isa: ConvISA
 
@@ -60,7 +60,7 @@ public struct PackedConv3D: Sendable {
         self.isa = isa
         winograd = WinogradWeights.applies(weightShape: ws, stride: stride, padding: padding, dilation: dilation,
                                            groups: groups, isa: isa)
-            ? LazyWinogradWeights(weight: weight, flipped: false) : nil
+            ? Lazy { WinogradWeights(weight: weight, flipped: false) } : nil
         packed = weight.scalars.withUnsafeBufferPointer { wb in
             let w = SharedConstPointer(wb.baseAddress!)
             return DirectWeightSet(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps, isa: isa) { g, co, ci, t in
@@ -137,7 +137,7 @@ public struct PackedConv3D: Sendable {
         let I = geo.input, O = geo.output, pb = geo.padding.begin, pe = geo.padding.end
         let K = geo.kernel, dil = dilation
         if let lazy = winograd, usesWinograd(width: algorithmWidth ?? O.w) {
-            let wg = lazy.weights
+            let wg = lazy.value
             return winogradForward(x, geo: geo, weights: wg, bias: bias, activation: activation, into: y,
                                    residual: residual, chunk: depthChunk ?? winogradDepthChunk(geo))
         }
