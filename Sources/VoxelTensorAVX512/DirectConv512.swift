@@ -45,6 +45,11 @@ public struct Direct512Tile {
     /// A tensor laid out like `dst` whose values are added before the activation (a residual
     /// connection fused into the store), or nil.
     public var residual: UnsafePointer<Float>?
+    /// Block 1 only, for reusing source rows across kernel rows (`runW1`): the taps form a grid of
+    /// `tapRows` (kh) x `tapCols` (kw) per kd, listed kd, kh, kw, whose kh neighbours lie
+    /// `tapRowStep` floats apart, and consecutive output rows of one plane read source rows
+    /// `rowStride` floats apart. Reuse needs `tapRowStep == ±rowStride`; 0 means no reuse.
+    public var rowStride = 0, tapRowStep = 0, tapRows = 0, tapCols = 0
 
     /// Memberwise.
     public init(src: UnsafePointer<Float>, srcChannelStride: Int, channels: Int, taps: UnsafePointer<Int>,
@@ -287,53 +292,181 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
 /// W-vectorised kernel for layers with at most 4 outputs per group (the input gradient of a stem,
 /// whose output is the 1-channel image): a micro-tile is 6 rows x 64 columns (4 SIMD16 per row)
 /// of one output channel = 24 accumulators; per tap 24 source vector loads and 1 weight broadcast.
+/// Where the 6 rows are consecutive rows of one plane and the taps' kernel rows are neighbouring
+/// source rows (`Direct512Tile.tapRowStep`), `w1ReuseTile` loads each source row once for all the
+/// kernel rows that read it.
 @inline(__always) func runW1(_ p: Direct512Tile) {
     let t = stagingTile()
     defer { t.deallocate() }
+    let nh = p.tapRows
+    let reuse = p.rowStride != 0 && nh >= 2 && nh <= 4 && p.tapCols > 0
+        && nh * p.tapCols > 0 && p.tapCount % (nh * p.tapCols) == 0
+        && (p.tapRowStep == p.rowStride || p.tapRowStep == -p.rowStride)
+    let down = p.tapRowStep < 0
+    // Micro-tiles of 6 rows. With reuse, a tile whose rows would leave their plane after k rows
+    // runs as the 6 rows ending there instead (rows before r computed again, to the same bits), and
+    // the next one starts on the new plane: 64-row planes take 11 reuse tiles, none tap by tap.
+    @inline(__always) func contiguous(_ a: Int) -> Bool { p.rowSrc[a + 5] == p.rowSrc[a] &+ 5 &* p.rowStride }
     var r = 0
     while r < p.rows {
+        var first = r, next = r + 6, whole = false
+        if reuse && r + 5 < p.rows && contiguous(r) {
+            whole = true
+        } else if reuse {
+            var k = 1
+            while k < 6 && r + k < p.rows && p.rowSrc[r + k] == p.rowSrc[r] &+ k &* p.rowStride { k += 1 }
+            if r + k - 6 >= 0 && contiguous(r + k - 6) { first = r + k - 6; next = r + k; whole = true }
+        }
         var c = 0
         while c < p.cols {
-            let s0 = p.rowSrc[min(r + 0, p.rows - 1)] &+ c
-            let s1 = p.rowSrc[min(r + 1, p.rows - 1)] &+ c
-            let s2 = p.rowSrc[min(r + 2, p.rows - 1)] &+ c
-            let s3 = p.rowSrc[min(r + 3, p.rows - 1)] &+ c
-            let s4 = p.rowSrc[min(r + 4, p.rows - 1)] &+ c
-            let s5 = p.rowSrc[min(r + 5, p.rows - 1)] &+ c
-            let b = SIMD16<Float>(repeating: p.bias[0])
-            var a00 = b, a01 = b, a02 = b, a03 = b
-            var a10 = b, a11 = b, a12 = b, a13 = b
-            var a20 = b, a21 = b, a22 = b, a23 = b
-            var a30 = b, a31 = b, a32 = b, a33 = b
-            var a40 = b, a41 = b, a42 = b, a43 = b
-            var a50 = b, a51 = b, a52 = b, a53 = b
-            var wp = p.weights
-            var s = p.src
-            for _ in 0..<p.channels {
-                let q0 = s + s0, q1 = s + s1, q2 = s + s2, q3 = s + s3, q4 = s + s4, q5 = s + s5
-                for t in 0..<p.tapCount {
-                    let o = p.taps[t]
-                    let w = SIMD16<Float>(repeating: wp[0])
-                    a00 = a00.addingProduct(load16(q0 + (o &+ 0)), w); a01 = a01.addingProduct(load16(q0 + (o &+ 16)), w); a02 = a02.addingProduct(load16(q0 + (o &+ 32)), w); a03 = a03.addingProduct(load16(q0 + (o &+ 48)), w)
-                    a10 = a10.addingProduct(load16(q1 + (o &+ 0)), w); a11 = a11.addingProduct(load16(q1 + (o &+ 16)), w); a12 = a12.addingProduct(load16(q1 + (o &+ 32)), w); a13 = a13.addingProduct(load16(q1 + (o &+ 48)), w)
-                    a20 = a20.addingProduct(load16(q2 + (o &+ 0)), w); a21 = a21.addingProduct(load16(q2 + (o &+ 16)), w); a22 = a22.addingProduct(load16(q2 + (o &+ 32)), w); a23 = a23.addingProduct(load16(q2 + (o &+ 48)), w)
-                    a30 = a30.addingProduct(load16(q3 + (o &+ 0)), w); a31 = a31.addingProduct(load16(q3 + (o &+ 16)), w); a32 = a32.addingProduct(load16(q3 + (o &+ 32)), w); a33 = a33.addingProduct(load16(q3 + (o &+ 48)), w)
-                    a40 = a40.addingProduct(load16(q4 + (o &+ 0)), w); a41 = a41.addingProduct(load16(q4 + (o &+ 16)), w); a42 = a42.addingProduct(load16(q4 + (o &+ 32)), w); a43 = a43.addingProduct(load16(q4 + (o &+ 48)), w)
-                    a50 = a50.addingProduct(load16(q5 + (o &+ 0)), w); a51 = a51.addingProduct(load16(q5 + (o &+ 16)), w); a52 = a52.addingProduct(load16(q5 + (o &+ 32)), w); a53 = a53.addingProduct(load16(q5 + (o &+ 48)), w)
-                    wp += 1
+            if whole {
+                switch (nh, down) {
+                case (2, false): w1Reuse2Up(p, t, r: first, c: c)
+                case (3, false): w1Reuse3Up(p, t, r: first, c: c)
+                case (4, false): w1Reuse4Up(p, t, r: first, c: c)
+                case (2, true): w1Reuse2Down(p, t, r: first, c: c)
+                case (3, true): w1Reuse3Down(p, t, r: first, c: c)
+                default: w1Reuse4Down(p, t, r: first, c: c)
                 }
-                s += p.srcChannelStride
+            } else {
+                w1Tile(p, t, r: first, c: c)
             }
-            t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03
-            t[4] = a10; t[5] = a11; t[6] = a12; t[7] = a13
-            t[8] = a20; t[9] = a21; t[10] = a22; t[11] = a23
-            t[12] = a30; t[13] = a31; t[14] = a32; t[15] = a33
-            t[16] = a40; t[17] = a41; t[18] = a42; t[19] = a43
-            t[20] = a50; t[21] = a51; t[22] = a52; t[23] = a53
-            storeRowsW1(t, p, r: r, c: c)
+            storeRowsW1(t, p, r: first, c: c)
             c += 64
         }
-        r += 6
+        r = next
+    }
+}
+
+/// One `runW1` micro-tile, tap by tap (any rows, any taps), into `t`.
+@inline(__always) func w1Tile(_ p: Direct512Tile, _ t: UnsafeMutableBufferPointer<SIMD16<Float>>, r: Int, c: Int) {
+    let s0 = p.rowSrc[min(r + 0, p.rows - 1)] &+ c
+    let s1 = p.rowSrc[min(r + 1, p.rows - 1)] &+ c
+    let s2 = p.rowSrc[min(r + 2, p.rows - 1)] &+ c
+    let s3 = p.rowSrc[min(r + 3, p.rows - 1)] &+ c
+    let s4 = p.rowSrc[min(r + 4, p.rows - 1)] &+ c
+    let s5 = p.rowSrc[min(r + 5, p.rows - 1)] &+ c
+    let b = SIMD16<Float>(repeating: p.bias[0])
+    var a00 = b, a01 = b, a02 = b, a03 = b
+    var a10 = b, a11 = b, a12 = b, a13 = b
+    var a20 = b, a21 = b, a22 = b, a23 = b
+    var a30 = b, a31 = b, a32 = b, a33 = b
+    var a40 = b, a41 = b, a42 = b, a43 = b
+    var a50 = b, a51 = b, a52 = b, a53 = b
+    var wp = p.weights
+    var s = p.src
+    for _ in 0..<p.channels {
+        let q0 = s + s0, q1 = s + s1, q2 = s + s2, q3 = s + s3, q4 = s + s4, q5 = s + s5
+        for t in 0..<p.tapCount {
+            let o = p.taps[t]
+            let w = SIMD16<Float>(repeating: wp[0])
+            a00 = a00.addingProduct(load16(q0 + (o &+ 0)), w); a01 = a01.addingProduct(load16(q0 + (o &+ 16)), w); a02 = a02.addingProduct(load16(q0 + (o &+ 32)), w); a03 = a03.addingProduct(load16(q0 + (o &+ 48)), w)
+            a10 = a10.addingProduct(load16(q1 + (o &+ 0)), w); a11 = a11.addingProduct(load16(q1 + (o &+ 16)), w); a12 = a12.addingProduct(load16(q1 + (o &+ 32)), w); a13 = a13.addingProduct(load16(q1 + (o &+ 48)), w)
+            a20 = a20.addingProduct(load16(q2 + (o &+ 0)), w); a21 = a21.addingProduct(load16(q2 + (o &+ 16)), w); a22 = a22.addingProduct(load16(q2 + (o &+ 32)), w); a23 = a23.addingProduct(load16(q2 + (o &+ 48)), w)
+            a30 = a30.addingProduct(load16(q3 + (o &+ 0)), w); a31 = a31.addingProduct(load16(q3 + (o &+ 16)), w); a32 = a32.addingProduct(load16(q3 + (o &+ 32)), w); a33 = a33.addingProduct(load16(q3 + (o &+ 48)), w)
+            a40 = a40.addingProduct(load16(q4 + (o &+ 0)), w); a41 = a41.addingProduct(load16(q4 + (o &+ 16)), w); a42 = a42.addingProduct(load16(q4 + (o &+ 32)), w); a43 = a43.addingProduct(load16(q4 + (o &+ 48)), w)
+            a50 = a50.addingProduct(load16(q5 + (o &+ 0)), w); a51 = a51.addingProduct(load16(q5 + (o &+ 16)), w); a52 = a52.addingProduct(load16(q5 + (o &+ 32)), w); a53 = a53.addingProduct(load16(q5 + (o &+ 48)), w)
+            wp += 1
+        }
+        s += p.srcChannelStride
+    }
+    t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03
+    t[4] = a10; t[5] = a11; t[6] = a12; t[7] = a13
+    t[8] = a20; t[9] = a21; t[10] = a22; t[11] = a23
+    t[12] = a30; t[13] = a31; t[14] = a32; t[15] = a33
+    t[16] = a40; t[17] = a41; t[18] = a42; t[19] = a43
+    t[20] = a50; t[21] = a51; t[22] = a52; t[23] = a53
+}
+
+// `w1ReuseTile` with its kernel rows and direction constant, so every accumulator index folds.
+@inline(never) func w1Reuse2Up(_ p: Direct512Tile, _ t: UnsafeMutableBufferPointer<SIMD16<Float>>, r: Int, c: Int) { w1ReuseTile(p, t, r: r, c: c, nh: 2, down: false) }
+@inline(never) func w1Reuse3Up(_ p: Direct512Tile, _ t: UnsafeMutableBufferPointer<SIMD16<Float>>, r: Int, c: Int) { w1ReuseTile(p, t, r: r, c: c, nh: 3, down: false) }
+@inline(never) func w1Reuse4Up(_ p: Direct512Tile, _ t: UnsafeMutableBufferPointer<SIMD16<Float>>, r: Int, c: Int) { w1ReuseTile(p, t, r: r, c: c, nh: 4, down: false) }
+@inline(never) func w1Reuse2Down(_ p: Direct512Tile, _ t: UnsafeMutableBufferPointer<SIMD16<Float>>, r: Int, c: Int) { w1ReuseTile(p, t, r: r, c: c, nh: 2, down: true) }
+@inline(never) func w1Reuse3Down(_ p: Direct512Tile, _ t: UnsafeMutableBufferPointer<SIMD16<Float>>, r: Int, c: Int) { w1ReuseTile(p, t, r: r, c: c, nh: 3, down: true) }
+@inline(never) func w1Reuse4Down(_ p: Direct512Tile, _ t: UnsafeMutableBufferPointer<SIMD16<Float>>, r: Int, c: Int) { w1ReuseTile(p, t, r: r, c: c, nh: 4, down: true) }
+
+/// One `runW1` micro-tile whose 6 rows are consecutive rows of one plane, with the taps a grid of
+/// (kd) x `nh` (kh) x `tapCols` (kw) whose kh neighbours are neighbouring source rows (`down`: the
+/// next kh reads the row above). Source row u of the window (one of 5 + nh) is loaded once per
+/// (kd, kw) and multiplied into every output row that reads it, so loads drop from 1 per FMA to
+/// (5 + nh) / (6 nh). The window is walked so that each output row still sums its taps in the order
+/// kd, kh, kw, as `w1Tile` and the AVX2 kernel do: the results are the same bits.
+@inline(__always) func w1ReuseTile(_ p: Direct512Tile, _ t: UnsafeMutableBufferPointer<SIMD16<Float>>, r: Int, c: Int,
+                                   nh: Int, down: Bool) {
+    let nw = p.tapCols, nd = p.tapCount / (nh * nw)
+    var acc = W1Accumulators(SIMD16<Float>(repeating: p.bias[0]))
+    var wc = p.weights
+    var s = p.src + (p.rowSrc[r] &+ c)
+    for _ in 0..<p.channels {
+        for kd in 0..<nd {
+            let tk = p.taps + kd * nh * nw, wk = wc + kd * nh * nw
+            // Window rows u = 0 ..< 5 + nh (source row u, or 5 - u going down), written out so that
+            // every accumulator index is a constant.
+            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 0)
+            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 1)
+            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 2)
+            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 3)
+            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 4)
+            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 5)
+            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 6)
+            if nh > 2 { w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 7) }
+            if nh > 3 { w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 8) }
+        }
+        wc += p.tapCount
+        s += p.srcChannelStride
+    }
+    acc.store(t)
+}
+
+/// Window row `u` of `w1ReuseTile`: source row q = u (output row i reads it with kernel row
+/// kh = u - i), or going down q = 5 - u (kh = i + u - 5); u ascending makes kh ascend for every
+/// output row. `s` points at the tile's first row and column, `tk` and `wk` at the kd's taps and
+/// weights (kh = 0).
+@inline(__always) func w1Window(_ acc: inout W1Accumulators, _ s: UnsafePointer<Float>, _ tk: UnsafePointer<Int>,
+                                _ wk: UnsafePointer<Float>, _ R: Int, _ nw: Int, _ nh: Int, _ down: Bool, _ u: Int) {
+    let q = down ? 5 - u : u
+    for kw in 0..<nw {
+        let row = s + (tk[kw] &+ q &* R)
+        let x0 = load16(row), x1 = load16(row + 16), x2 = load16(row + 32), x3 = load16(row + 48)
+        for kh in 0..<4 where kh < nh {
+            let i = down ? kh + 5 - u : u - kh
+            if i >= 0 && i < 6 { acc.fma(i, x0, x1, x2, x3, SIMD16<Float>(repeating: wk[kh &* nw &+ kw])) }
+        }
+    }
+}
+
+/// The 24 accumulators of a `runW1` micro-tile: 6 rows x 4 vectors along W.
+struct W1Accumulators {
+    var a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23: SIMD16<Float>
+    var a30, a31, a32, a33, a40, a41, a42, a43, a50, a51, a52, a53: SIMD16<Float>
+
+    @inline(__always) init(_ b: SIMD16<Float>) {
+        (a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23) = (b, b, b, b, b, b, b, b, b, b, b, b)
+        (a30, a31, a32, a33, a40, a41, a42, a43, a50, a51, a52, a53) = (b, b, b, b, b, b, b, b, b, b, b, b)
+    }
+
+    /// Row `i` += `(x0, x1, x2, x3) * w`.
+    @inline(__always) mutating func fma(_ i: Int, _ x0: SIMD16<Float>, _ x1: SIMD16<Float>, _ x2: SIMD16<Float>,
+                                        _ x3: SIMD16<Float>, _ w: SIMD16<Float>) {
+        switch i {
+        case 0: a00 = a00.addingProduct(x0, w); a01 = a01.addingProduct(x1, w); a02 = a02.addingProduct(x2, w); a03 = a03.addingProduct(x3, w)
+        case 1: a10 = a10.addingProduct(x0, w); a11 = a11.addingProduct(x1, w); a12 = a12.addingProduct(x2, w); a13 = a13.addingProduct(x3, w)
+        case 2: a20 = a20.addingProduct(x0, w); a21 = a21.addingProduct(x1, w); a22 = a22.addingProduct(x2, w); a23 = a23.addingProduct(x3, w)
+        case 3: a30 = a30.addingProduct(x0, w); a31 = a31.addingProduct(x1, w); a32 = a32.addingProduct(x2, w); a33 = a33.addingProduct(x3, w)
+        case 4: a40 = a40.addingProduct(x0, w); a41 = a41.addingProduct(x1, w); a42 = a42.addingProduct(x2, w); a43 = a43.addingProduct(x3, w)
+        default: a50 = a50.addingProduct(x0, w); a51 = a51.addingProduct(x1, w); a52 = a52.addingProduct(x2, w); a53 = a53.addingProduct(x3, w)
+        }
+    }
+
+    /// Into the staging tile, row-major.
+    @inline(__always) func store(_ t: UnsafeMutableBufferPointer<SIMD16<Float>>) {
+        t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03
+        t[4] = a10; t[5] = a11; t[6] = a12; t[7] = a13
+        t[8] = a20; t[9] = a21; t[10] = a22; t[11] = a23
+        t[12] = a30; t[13] = a31; t[14] = a32; t[15] = a33
+        t[16] = a40; t[17] = a41; t[18] = a42; t[19] = a43
+        t[20] = a50; t[21] = a51; t[22] = a52; t[23] = a53
     }
 }
 
@@ -354,6 +487,11 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
                 var x = acc[k]
                 if let res = p.residual { x += load16(res + off) }
                 UnsafeMutableRawPointer(d).storeBytes(of: activate(x, p), as: SIMD16<Float>.self)
+            } else if step == 2 && n == 16 && p.residual == nil {
+                // Every other column (a stride-2 input gradient's phase): blended into the 32 floats
+                // there, whose other columns belong to the other W phase, written in another call.
+                let old = SIMD32<Float>(lowHalf: load16(d), highHalf: load16(d + 16))
+                UnsafeMutableRawPointer(d).storeBytes(of: zipColumns(activate(acc[k], p), old.oddHalf), as: SIMD32<Float>.self)
             } else {
                 let src = flat + 16 * k
                 if let res = p.residual { for l in 0..<n { src[l] += res[off + l &* step] } }

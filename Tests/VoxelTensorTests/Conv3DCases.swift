@@ -57,6 +57,15 @@ struct ConvCase: CustomStringConvertible, Sendable {
         ConvCase(name: "s2 W37", cin: 3, cout: 8, size: Size3(3, 4, 37), kernel: 3, stride: 2, padding: 1),
         ConvCase(name: "s2 W40 pad w 2/0", cin: 2, cout: 5, size: Size3(3, 3, 40), kernel: 3, stride: [1, 1, 2],
                  padding: [1, 1, 2, 1, 1, 0]),
+        // At most 4 outputs per group with planes of at least 6 rows: the AVX-512 one-channel kernel
+        // reuses source rows across kernel rows (forward: kernel rows go down the source; input
+        // gradients: up; 2, 3 and 4 kernel rows; rows over 64 columns; a stride-2 gradient's phases
+        // stored every other column). Plane ends fall mid-tile, so tiles shift back to end on them.
+        ConvCase(name: "1 out W70 rows 13", cin: 8, cout: 1, size: Size3(3, 13, 70), kernel: 3, padding: 1,
+                 activation: .relu),
+        ConvCase(name: "2 in W67 rows 14", cin: 2, cout: 6, size: Size3(4, 14, 67), kernel: 3, padding: 1),
+        ConvCase(name: "k2 2 out rows 9", cin: 3, cout: 2, size: Size3(3, 9, 20), kernel: 2),
+        ConvCase(name: "stem gradient rows 14", cin: 1, cout: 4, size: Size3(6, 28, 40), kernel: 7, stride: 2, padding: 3),
         ConvCase(name: "stride 3 > kernel 2", cin: 2, cout: 4, size: Size3(8, 7, 8), kernel: 2, stride: 3, padding: 1),
         ConvCase(name: "relu", cin: 4, cout: 16, size: Size3(4, 4, 6), kernel: 3, padding: 1, activation: .relu),
         ConvCase(name: "leaky relu", cin: 4, cout: 8, size: Size3(4, 4, 6), kernel: 3, padding: 1,

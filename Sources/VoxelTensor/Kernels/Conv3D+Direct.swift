@@ -334,11 +334,13 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
 /// - `isa`: AVX-512 needs `weights.block` packed for it and a W source step of 1 or 2; otherwise the
 ///   AVX2 kernel runs (it reads 16-channel halves of 32-blocks).
 /// - `residual`: laid out like `dst`; each output is `activation(bias + sum + residual)`.
+/// - `tapShape`: the taps' (kd, kh, kw) extents when they are listed as that grid, kw fastest (lets
+///   the one-channel AVX-512 kernel reuse source rows across kernel rows), or nil.
 @usableFromInline func runDirect(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
                                  weights: DirectWeights, grid: DirectGrid,
                                  dst: UnsafeMutablePointer<Float>, dstChannelStride: Int,
                                  bias: [Float]?, activation: Activation, isa: ConvISA,
-                                 residual: UnsafePointer<Float>? = nil) {
+                                 residual: UnsafePointer<Float>? = nil, tapShape: Size3? = nil) {
     precondition(taps.count == weights.taps, "direct conv: tap table and packed weights disagree")
     let G = grid.count
     if G.product == 0 { return }
@@ -352,7 +354,7 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
     if isa == .avx512 && direct512Supports(colSrcStep: grid.srcStep.w, block: block) {
         runDirect512(src: src, srcChannelStride: srcChannelStride, taps: taps, weights: weights, grid: grid,
                      dst: dst, dstChannelStride: dstChannelStride, bias: biasPadded, activation: activation,
-                     residual: residual)
+                     residual: residual, tapShape: tapShape)
         return
     }
     precondition(block % convBlock == 0, "direct conv: AVX2 kernel needs 16- or 32-channel blocks")
@@ -418,8 +420,9 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
 /// The AVX-512 path of `runDirect`: tiles are (group, block, chunk of flattened (pd, ph) rows).
 func runDirect512(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int], weights: DirectWeights,
                   grid: DirectGrid, dst: UnsafeMutablePointer<Float>, dstChannelStride: Int,
-                  bias: [Float], activation: Activation, residual: UnsafePointer<Float>?) {
+                  bias: [Float], activation: Activation, residual: UnsafePointer<Float>?, tapShape: Size3?) {
     let G = grid.count
+    let reuse = weights.block == 1 ? rowReuse(taps: taps, shape: tapShape) : nil
     let rows = G.d * G.h
     var rowSrc = [Int](repeating: 0, count: rows), rowDst = [Int](repeating: 0, count: rows)
     for r in 0..<rows {
@@ -453,7 +456,7 @@ func runDirect512(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
                     let g = gb / weights.blocks, blk = gb % weights.blocks
                     let r0 = slab * rowsPerSlab
                     let co0 = blk * weights.block
-                    let tileArgs = Direct512Tile(
+                    var tileArgs = Direct512Tile(
                         src: srcP + g * weights.inPerGroup * srcChannelStride, srcChannelStride: srcChannelStride,
                         channels: weights.inPerGroup, taps: tapP.base, tapCount: weights.taps,
                         weights: wP + weights.blockOffset(g, blk), bias: bP + gb * weights.block,
@@ -463,9 +466,26 @@ func runDirect512(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
                         cols: G.w, colSrcStep: grid.srcStep.w, colDstStep: grid.dstStep.w,
                         activation: act, actA: a, actB: b,
                         residual: resP.map { $0 + (g * weights.outPerGroup + co0) * dstChannelStride })
+                    if let reuse {
+                        tileArgs.rowStride = grid.srcStep.h
+                        tileArgs.tapRowStep = reuse.step; tileArgs.tapRows = reuse.rows; tileArgs.tapCols = reuse.cols
+                    }
                     direct512Run(tileArgs, block: weights.block)
                 }
             }
         }}
     }}
+}
+
+/// For the one-channel kernel's row reuse (`Direct512Tile.tapRowStep`): when `taps` are the grid
+/// `shape` (kd, kh, kw; kw fastest) and each kernel row lies a fixed offset from the previous one,
+/// that offset and the grid's kh and kw extents; else nil (the kernel then runs tap by tap).
+func rowReuse(taps: [Int], shape: Size3?) -> (step: Int, rows: Int, cols: Int)? {
+    guard let k = shape, k.product == taps.count, k.h >= 2 else { return nil }
+    let step = taps[k.w] - taps[0]
+    for d in 0..<k.d { for h in 0..<k.h { for w in 0..<k.w
+        where taps[(d * k.h + h) * k.w + w] != taps[d * k.h * k.w + w] + h * step {
+        return nil
+    }}}
+    return (step, k.h, k.w)
 }

@@ -23,6 +23,8 @@ public struct PackedConv3DInputGradient: Sendable {
     struct Phase: Sendable {
         var phase: Size3
         var shifts: [Size3]
+        /// The shifts are this grid of (d, h, w) taps, w fastest.
+        var tapShape: Size3
         var weights: DirectWeightSet
     }
     let phases: [Phase]
@@ -84,7 +86,8 @@ public struct PackedConv3DInputGradient: Sendable {
                                              isa: isa) { g, ci, co, t in
                     w[((g * coutG + co) * cinG + ci) * taps + kernelIndex[t]]
                 }
-                phases.append(Phase(phase: Size3(pd, ph, pw), shifts: shifts, weights: packed))
+                phases.append(Phase(phase: Size3(pd, ph, pw), shifts: shifts,
+                                    tapShape: Size3(td.count, th.count, tw.count), weights: packed))
             }}}
         }
         self.phases = phases
@@ -178,7 +181,7 @@ public struct PackedConv3DInputGradient: Sendable {
                                 runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
                                           weights: p.weights.forWidth(count.w), grid: grid,
                                           dst: gx.baseAddress! + n * geo.inChannels * I.product, dstChannelStride: I.product,
-                                          bias: nil, activation: .identity, isa: isa)
+                                          bias: nil, activation: .identity, isa: isa, tapShape: p.tapShape)
                             }
                             m0 = m1
                         }
