@@ -54,7 +54,8 @@ let package = Package(
         .target(name: "VoxelIO", swiftSettings: plainSettings),
         // Floor 1: system libraries, tensors and kernels, NIfTI volumes.
         .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
-        .target(name: "VoxelTensorAVX512", swiftSettings: avx512Settings),
+        .target(name: "CStream"),
+        .target(name: "VoxelTensorAVX512", dependencies: ["CStream"], swiftSettings: avx512Settings),
         .target(name: "VoxelTensor", dependencies: ["VoxelTensorAVX512"], swiftSettings: computeSettings),
         .target(name: "NIfTI", dependencies: ["CNIfTI"], swiftSettings: plainSettings),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",

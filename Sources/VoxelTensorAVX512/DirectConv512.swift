@@ -1,3 +1,5 @@
+import CStream
+
 // AVX-512 micro-kernels of the direct 3D convolution engine (see VoxelTensor/Kernels/Conv3D+Direct.swift).
 //
 // This module is compiled with `-target-cpu skylake-avx512` (AVX-512 F/CD/BW/DQ/VL; Intel Skylake-SP
@@ -50,6 +52,8 @@ public struct Direct512Tile {
     /// `tapRowStep` floats apart, and consecutive output rows of one plane read source rows
     /// `rowStride` floats apart. Reuse needs `tapRowStep == ±rowStride`; 0 means no reuse.
     public var rowStride = 0, tapRowStep = 0, tapRows = 0, tapCols = 0
+    /// Store whole vectors along W with streaming stores (outputs larger than the caches).
+    public var streaming = false
 
     /// Memberwise.
     public init(src: UnsafePointer<Float>, srcChannelStride: Int, channels: Int, taps: UnsafePointer<Int>,
@@ -83,6 +87,7 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     case (_, 1): run32(p, sw: 1)
     default: run32(p, sw: 2)
     }
+    if p.streaming { vx_store_fence() }
 }
 
 /// Staging for one micro-tile's 24 accumulators on their way to memory, allocated once per tile call.
@@ -278,7 +283,7 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
             if step == 1 && n == 16 {
                 var v = acc[rr * 8 + k]
                 if let r = p.residual { v += load16(r + off) }
-                UnsafeMutableRawPointer(d).storeBytes(of: activate(v, p), as: SIMD16<Float>.self)
+                storeVector(d, activate(v, p), streaming: p.streaming)
             } else {
                 let src = flat + 16 * (rr * 8 + k)
                 if let r = p.residual { for l in 0..<n { src[l] += r[off + l &* step] } }
@@ -486,7 +491,7 @@ struct W1Accumulators {
             if step == 1 && n == 16 {
                 var x = acc[k]
                 if let res = p.residual { x += load16(res + off) }
-                UnsafeMutableRawPointer(d).storeBytes(of: activate(x, p), as: SIMD16<Float>.self)
+                storeVector(d, activate(x, p), streaming: p.streaming)
             } else if step == 2 && n == 16 && p.residual == nil {
                 // Every other column (a stride-2 input gradient's phase): blended into the 32 floats
                 // there, whose other columns belong to the other W phase, written in another call.

@@ -1,3 +1,5 @@
+import CStream
+
 // AVX-512 Winograd F(2x2x2, 3x3x3) kernels for 3x3x3 convolutions with stride 1, no dilation, one
 // group (see VoxelTensor/Kernels/Conv3D+Winograd.swift for the driver and docs/engine.md for the
 // measurements). Only called after VoxelTensor has checked that the CPU has AVX-512.
@@ -51,6 +53,8 @@ public struct Winograd512Job {
     public var activation: Int, actA: Float, actB: Float
     /// Laid out like `dst`, added before the activation, or nil.
     public var residual: UnsafePointer<Float>?
+    /// Store whole vectors with streaming stores (outputs larger than the caches).
+    public var streaming = false
 
     public init(src: UnsafePointer<Float>, channelStride: Int, rowStride: Int, planeStride: Int, phaseLength: Int,
                 channels: Int, u: UnsafePointer<Float>, coutPadded: Int, cout: Int, bias: UnsafePointer<Float>,
@@ -96,6 +100,7 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     let v = raw.assumingMemoryBound(to: SIMD16<Float>.self)
     let m = v + 64 * vPositionStride(job.channels)
     if job.split { runGroups(job, v: v, m: m, split: true) } else { runGroups(job, v: v, m: m, split: false) }
+    if job.streaming { vx_store_fence() }
 }
 
 /// The groups of three tile vectors of a job (`split` a constant after inlining).
@@ -300,11 +305,21 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     let d = job.dst + off
     if n == 16 {
         if let r = job.residual { v += UnsafeRawPointer(r + off).loadUnaligned(as: SIMD16<Float>.self) }
-        UnsafeMutableRawPointer(d).storeBytes(of: activate(v, job), as: SIMD16<Float>.self)
+        storeVector(d, activate(v, job), streaming: job.streaming)
     } else {
         if let r = job.residual { v += partialLoad(r + off, n) }
         v = activate(v, job)
         for l in 0..<n { d[l] = v[l] }
+    }
+}
+
+/// Stores 16 floats at `d`: with a streaming store (no read of the lines first) when asked and `d` is
+/// 16-byte aligned (an output row starting on a multiple of 4 floats), else a plain store.
+@inline(__always) func storeVector(_ d: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>, streaming: Bool) {
+    if streaming && Int(bitPattern: d) & 15 == 0 {
+        vx_stream16(d, v)
+    } else {
+        UnsafeMutableRawPointer(d).storeBytes(of: v, as: SIMD16<Float>.self)
     }
 }
 

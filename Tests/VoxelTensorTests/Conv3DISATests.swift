@@ -42,6 +42,35 @@ import _TestSupport
         #expect(close && w2.bias == w5.bias)
     }
 
+    /// Outputs of 8 MB and more per volume are written with streaming stores: the same values, so the
+    /// same bits as the AVX2 kernel for direct layers (8-channel W-vectorised blocks; the one-channel
+    /// kernel of an input gradient) and the engine's tolerance for a Winograd layer.
+    @Test func streamingStoresGiveTheSameResults() throws {
+        let pad = Padding3(integerLiteral: 1)
+        // Forward 1->8: W-vectorised 8-blocks; 8 x 32x128x128 floats = 16 MB.
+        let x1 = Tensor.random([1, 1, 32, 128, 128], seed: 70), w1 = Tensor.random([8, 1, 3, 3, 3], seed: 71)
+        let b1 = Tensor.random([8], seed: 72)
+        #expect(streamsOutput(bytes: 4 * 8 * 32 * 128 * 128))
+        func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ isa: ConvISA) throws -> Tensor {
+            try PackedConv3D(weight: w, bias: b, stride: 1, padding: pad, dilation: 1, groups: 1,
+                             activation: .relu, isa: isa).forward(x)
+        }
+        #expect(try forward(x1, w1, b1, .avx2) == forward(x1, w1, b1, .avx512))
+        // Forward 8->8 on the Winograd path (on AVX-512): 8 x 16x128x128 floats = 8 MB.
+        let x2 = Tensor.random([1, 8, 16, 128, 128], seed: 73), w2 = Tensor.random([8, 8, 3, 3, 3], seed: 74)
+        #expect(streamsOutput(bytes: 4 * 8 * 16 * 128 * 128))
+        #expect(convClose(try forward(x2, w2, nil, .avx512), try forward(x2, w2, nil, .avx2), terms: 8 * 27))
+        // Input gradient of 4->8: 4 output channels, the one-channel kernel with row reuse; 4 x
+        // 32x128x128 floats = 8 MB.
+        let w3 = Tensor.random([8, 4, 3, 3, 3], seed: 75), gy = Tensor.random([1, 8, 32, 128, 128], seed: 76)
+        #expect(streamsOutput(bytes: 4 * 4 * 32 * 128 * 128))
+        func gradient(_ isa: ConvISA) throws -> Tensor {
+            try conv3dBackwardInput(gradOutput: gy, weight: w3, inputShape: [1, 4, 32, 128, 128], stride: 1,
+                                    padding: pad, dilation: 1, groups: 1, isa: isa)
+        }
+        #expect(try gradient(.avx2) == gradient(.avx512))
+    }
+
     @Test func avx512PathIsExercisedWhenAvailable() throws {
         // AVX-512: a wide layer (> 16 outputs) gets W-vectorised 8-blocks and
         // channel-vectorised 32-blocks, and the output width picks the one filling more lanes; a narrow

@@ -181,7 +181,8 @@ public struct PackedConv3DInputGradient: Sendable {
                                 runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
                                           weights: p.weights.forWidth(count.w), grid: grid,
                                           dst: gx.baseAddress! + n * geo.inChannels * I.product, dstChannelStride: I.product,
-                                          bias: nil, activation: .identity, isa: isa, tapShape: p.tapShape)
+                                          bias: nil, activation: .identity, isa: isa, tapShape: p.tapShape,
+                                          streaming: streamsOutput(bytes: 4 * geo.inChannels * I.product))
                             }
                             m0 = m1
                         }

@@ -192,6 +192,7 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
     if let bias { for co in 0..<Cout { biasPadded[co] = bias[co] } }
     let (act, actA, actB) = activation.kernelCode
     let vectorsPerRow = (T.w + 15) / 16
+    let streaming = streamsOutput(bytes: 4 * Cout * O.product)
     let pool = ScratchPool(bytes: 4 * winograd512ScratchFloats(channels: C, coutPadded: wg.coutPadded), count: Parallel.threadCount)
     defer { pool.release() }
     scratch.withUnsafeMutableBufferPointer { sBuf in
@@ -237,7 +238,7 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
                             let g0 = task * perTask, g1 = min(groups, g0 + perTask)
                             let work = pool.take()
                             defer { pool.give(work) }
-                            let job = Winograd512Job(
+                            var job = Winograd512Job(
                                 src: src.base, channelStride: st.channel, rowStride: st.row, planeStride: st.plane,
                                 phaseLength: st.phaseLength, channels: C, u: up.base, coutPadded: wg.coutPadded,
                                 cout: Cout, bias: bp.base, dst: yn.base, dstChannelStride: O.product,
@@ -245,6 +246,7 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
                                 vectorCount: 3 * (g1 - g0), split: split, halfSource: 2 * st.row,
                                 halfDestination: 2 * O.w, activation: act, actA: actA, actB: actB,
                                 residual: rn?.base)
+                            job.streaming = streaming
                             winograd512Run(job, scratch: work)
                         }
                     }

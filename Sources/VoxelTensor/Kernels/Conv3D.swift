@@ -177,7 +177,8 @@ public struct PackedConv3D: Sendable {
                     runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
                               weights: weights, grid: grid, dst: y + n * geo.outChannels * O.product,
                               dstChannelStride: O.product, bias: bias, activation: activation, isa: isa,
-                              residual: residual.map { $0 + n * geo.outChannels * O.product }, tapShape: K)
+                              residual: residual.map { $0 + n * geo.outChannels * O.product }, tapShape: K,
+                              streaming: streamsOutput(bytes: 4 * geo.outChannels * O.product))
                     od0 = od1
                 }
             }

@@ -1,0 +1,33 @@
+// Non-temporal (streaming) stores for the AVX-512 kernels, which Swift cannot express: a store that
+// writes whole cache lines to memory without reading them first. A kernel writing an output larger
+// than the caches otherwise reads every line of it from memory before overwriting it (a 16->16
+// convolution at 64^3 writes 16 MB: a third of its memory traffic was those reads).
+//
+// Header-only: Swift's clang importer compiles these inline into the calling module (VoxelTensorAVX512,
+// built for AVX-512), where they become `vmovntps`.
+#ifndef VOXPLAIN_CSTREAM_H
+#define VOXPLAIN_CSTREAM_H
+
+#include <stdint.h>
+
+typedef float vx_float4 __attribute__((ext_vector_type(4)));
+typedef float vx_float16 __attribute__((ext_vector_type(16)));
+
+/// Stores 16 floats at `p` (at least 16-byte aligned) without reading its cache lines: one 64-byte
+/// streaming store where `p` is 64-byte aligned, else four 16-byte ones.
+static inline __attribute__((always_inline)) void vx_stream16(float *p, vx_float16 v) {
+    if (((uintptr_t)p & 63) == 0) {
+        __builtin_nontemporal_store(v, (vx_float16 *)p);
+    } else {
+        __builtin_nontemporal_store(v.s0123, (vx_float4 *)p);
+        __builtin_nontemporal_store(v.s4567, (vx_float4 *)(p + 4));
+        __builtin_nontemporal_store(v.s89ab, (vx_float4 *)(p + 8));
+        __builtin_nontemporal_store(v.scdef, (vx_float4 *)(p + 12));
+    }
+}
+
+/// Orders this thread's streaming stores before its later stores (call before the work is handed
+/// back: streaming stores are weakly ordered).
+static inline __attribute__((always_inline)) void vx_store_fence(void) { __builtin_ia32_sfence(); }
+
+#endif
