@@ -28,6 +28,12 @@ static inline __attribute__((always_inline)) void vx_stream16(float *p, vx_float
 
 /// Orders this thread's streaming stores before its later stores (call before the work is handed
 /// back: streaming stores are weakly ordered).
-static inline __attribute__((always_inline)) void vx_store_fence(void) { __builtin_ia32_sfence(); }
+static inline __attribute__((always_inline)) void vx_store_fence(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_sfence();
+#else
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+#endif
+}
 
 #endif
