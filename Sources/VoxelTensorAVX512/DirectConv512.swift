@@ -351,13 +351,7 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     let s3 = p.rowSrc[min(r + 3, p.rows - 1)] &+ c
     let s4 = p.rowSrc[min(r + 4, p.rows - 1)] &+ c
     let s5 = p.rowSrc[min(r + 5, p.rows - 1)] &+ c
-    let b = SIMD16<Float>(repeating: p.bias[0])
-    var a00 = b, a01 = b, a02 = b, a03 = b
-    var a10 = b, a11 = b, a12 = b, a13 = b
-    var a20 = b, a21 = b, a22 = b, a23 = b
-    var a30 = b, a31 = b, a32 = b, a33 = b
-    var a40 = b, a41 = b, a42 = b, a43 = b
-    var a50 = b, a51 = b, a52 = b, a53 = b
+    var acc = W1Accumulators(SIMD16<Float>(repeating: p.bias[0]))
     var wp = p.weights
     var s = p.src
     for _ in 0..<p.channels {
@@ -365,22 +359,17 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
         for t in 0..<p.tapCount {
             let o = p.taps[t]
             let w = SIMD16<Float>(repeating: wp[0])
-            a00 = a00.addingProduct(load16(q0 + (o &+ 0)), w); a01 = a01.addingProduct(load16(q0 + (o &+ 16)), w); a02 = a02.addingProduct(load16(q0 + (o &+ 32)), w); a03 = a03.addingProduct(load16(q0 + (o &+ 48)), w)
-            a10 = a10.addingProduct(load16(q1 + (o &+ 0)), w); a11 = a11.addingProduct(load16(q1 + (o &+ 16)), w); a12 = a12.addingProduct(load16(q1 + (o &+ 32)), w); a13 = a13.addingProduct(load16(q1 + (o &+ 48)), w)
-            a20 = a20.addingProduct(load16(q2 + (o &+ 0)), w); a21 = a21.addingProduct(load16(q2 + (o &+ 16)), w); a22 = a22.addingProduct(load16(q2 + (o &+ 32)), w); a23 = a23.addingProduct(load16(q2 + (o &+ 48)), w)
-            a30 = a30.addingProduct(load16(q3 + (o &+ 0)), w); a31 = a31.addingProduct(load16(q3 + (o &+ 16)), w); a32 = a32.addingProduct(load16(q3 + (o &+ 32)), w); a33 = a33.addingProduct(load16(q3 + (o &+ 48)), w)
-            a40 = a40.addingProduct(load16(q4 + (o &+ 0)), w); a41 = a41.addingProduct(load16(q4 + (o &+ 16)), w); a42 = a42.addingProduct(load16(q4 + (o &+ 32)), w); a43 = a43.addingProduct(load16(q4 + (o &+ 48)), w)
-            a50 = a50.addingProduct(load16(q5 + (o &+ 0)), w); a51 = a51.addingProduct(load16(q5 + (o &+ 16)), w); a52 = a52.addingProduct(load16(q5 + (o &+ 32)), w); a53 = a53.addingProduct(load16(q5 + (o &+ 48)), w)
+            acc.fma(0, load16(q0 + (o &+ 0)), load16(q0 + (o &+ 16)), load16(q0 + (o &+ 32)), load16(q0 + (o &+ 48)), w)
+            acc.fma(1, load16(q1 + (o &+ 0)), load16(q1 + (o &+ 16)), load16(q1 + (o &+ 32)), load16(q1 + (o &+ 48)), w)
+            acc.fma(2, load16(q2 + (o &+ 0)), load16(q2 + (o &+ 16)), load16(q2 + (o &+ 32)), load16(q2 + (o &+ 48)), w)
+            acc.fma(3, load16(q3 + (o &+ 0)), load16(q3 + (o &+ 16)), load16(q3 + (o &+ 32)), load16(q3 + (o &+ 48)), w)
+            acc.fma(4, load16(q4 + (o &+ 0)), load16(q4 + (o &+ 16)), load16(q4 + (o &+ 32)), load16(q4 + (o &+ 48)), w)
+            acc.fma(5, load16(q5 + (o &+ 0)), load16(q5 + (o &+ 16)), load16(q5 + (o &+ 32)), load16(q5 + (o &+ 48)), w)
             wp += 1
         }
         s += p.srcChannelStride
     }
-    t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03
-    t[4] = a10; t[5] = a11; t[6] = a12; t[7] = a13
-    t[8] = a20; t[9] = a21; t[10] = a22; t[11] = a23
-    t[12] = a30; t[13] = a31; t[14] = a32; t[15] = a33
-    t[16] = a40; t[17] = a41; t[18] = a42; t[19] = a43
-    t[20] = a50; t[21] = a51; t[22] = a52; t[23] = a53
+    acc.store(t)
 }
 
 // `w1ReuseTile` with its kernel rows and direction constant, so every accumulator index folds.
