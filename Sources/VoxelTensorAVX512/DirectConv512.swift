@@ -101,6 +101,16 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
 }
 
+/// Stores 16 floats at `d`: with a streaming store (no read of the lines first) when asked and `d` is
+/// 16-byte aligned (an output row starting on a multiple of 4 floats), else a plain store.
+@inline(__always) func storeVector(_ d: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>, streaming: Bool) {
+    if streaming && Int(bitPattern: d) & 15 == 0 {
+        vx_stream16(d, v)
+    } else {
+        UnsafeMutableRawPointer(d).storeBytes(of: v, as: SIMD16<Float>.self)
+    }
+}
+
 /// The activation with kernel code `code` (0 identity, 1 relu, 2 leaky relu with slope `a`, 3 clip to
 /// `a...b`), shared by the direct and Winograd kernels.
 @inline(__always) func activate(_ x: SIMD16<Float>, code: Int, a: Float, b: Float) -> SIMD16<Float> {
@@ -304,8 +314,7 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     let t = stagingTile()
     defer { t.deallocate() }
     let nh = p.tapRows
-    let reuse = p.rowStride != 0 && nh >= 2 && nh <= 4 && p.tapCols > 0
-        && nh * p.tapCols > 0 && p.tapCount % (nh * p.tapCols) == 0
+    let reuse = p.rowStride != 0 && nh >= 2 && nh <= 4 && p.tapCols > 0 && p.tapCount % (nh * p.tapCols) == 0
         && (p.tapRowStep == p.rowStride || p.tapRowStep == -p.rowStride)
     let down = p.tapRowStep < 0
     // Micro-tiles of 6 rows. With reuse, a tile whose rows would leave their plane after k rows

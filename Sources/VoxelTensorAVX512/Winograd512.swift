@@ -313,16 +313,6 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     }
 }
 
-/// Stores 16 floats at `d`: with a streaming store (no read of the lines first) when asked and `d` is
-/// 16-byte aligned (an output row starting on a multiple of 4 floats), else a plain store.
-@inline(__always) func storeVector(_ d: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>, streaming: Bool) {
-    if streaming && Int(bitPattern: d) & 15 == 0 {
-        vx_stream16(d, v)
-    } else {
-        UnsafeMutableRawPointer(d).storeBytes(of: v, as: SIMD16<Float>.self)
-    }
-}
-
 /// The first `n` (<= 16) floats at `p`, zeros after.
 @inline(__always) func partialLoad(_ p: UnsafePointer<Float>, _ n: Int) -> SIMD16<Float> {
     var v = SIMD16<Float>()
