@@ -48,8 +48,8 @@ public struct Direct512Tile {
     /// connection fused into the store), or nil.
     public var residual: UnsafePointer<Float>?
     /// Block 1 only, for reusing source rows across kernel rows (`runW1`): the taps form a grid of
-    /// `tapRows` (kh) x `tapCols` (kw) per kd, listed kd, kh, kw, whose kh neighbours lie
-    /// `tapRowStep` floats apart, and consecutive output rows of one plane read source rows
+    /// `tapRows` (kh) x `tapCols` (kw) per kd, listed kd, kw, kh (kernel rows fastest), whose kh
+    /// neighbours lie `tapRowStep` floats apart, and consecutive output rows of one plane read source rows
     /// `rowStride` floats apart. Reuse needs `tapRowStep == ±rowStride`; 0 means no reuse.
     public var rowStride = 0, tapRowStep = 0, tapRows = 0, tapCols = 0
     /// Store whole vectors along W with streaming stores (outputs larger than the caches).
@@ -390,31 +390,38 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
 @inline(never) func w1Reuse4Down(_ p: Direct512Tile, _ t: UnsafeMutableBufferPointer<SIMD16<Float>>, r: Int, c: Int) { w1ReuseTile(p, t, r: r, c: c, nh: 4, down: true) }
 
 /// One `runW1` micro-tile whose 6 rows are consecutive rows of one plane, with the taps a grid of
-/// (kd) x `nh` (kh) x `tapCols` (kw) whose kh neighbours are neighbouring source rows (`down`: the
-/// next kh reads the row above). Source row u of the window (one of 5 + nh) is loaded once per
-/// (kd, kw) and multiplied into every output row that reads it, so loads drop from 1 per FMA to
-/// (5 + nh) / (6 nh). The window is walked so that each output row still sums its taps in the order
-/// kd, kh, kw, as `w1Tile` and the AVX2 kernel do: the results are the same bits.
+/// (kd) x (kw) x `nh` (kh) listed kernel rows fastest, whose kh neighbours are neighbouring source
+/// rows (`down`: the next kh reads the row above). Per (ci, kd, kw) the nh weights are broadcast
+/// once, and each source row u of the window (one of 5 + nh) is loaded once and multiplied into
+/// every output row that reads it: (5 + nh) / (6 nh) vector loads and 1 / 24 broadcasts per FMA,
+/// where tap by tap takes 1 and 1 / 24. Walking u upwards makes each output row sum its taps in the
+/// list's order (kd, kw, kh), as `w1Tile` and the AVX2 kernel do: the results are the same bits.
 @inline(__always) func w1ReuseTile(_ p: Direct512Tile, _ t: UnsafeMutableBufferPointer<SIMD16<Float>>, r: Int, c: Int,
                                    nh: Int, down: Bool) {
-    let nw = p.tapCols, nd = p.tapCount / (nh * nw)
+    let columns = p.tapCount / nh
+    let R = p.rowStride
     var acc = W1Accumulators(SIMD16<Float>(repeating: p.bias[0]))
     var wc = p.weights
     var s = p.src + (p.rowSrc[r] &+ c)
     for _ in 0..<p.channels {
-        for kd in 0..<nd {
-            let tk = p.taps + kd * nh * nw, wk = wc + kd * nh * nw
-            // Window rows u = 0 ..< 5 + nh (source row u, or 5 - u going down), written out so that
-            // every accumulator index is a constant.
-            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 0)
-            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 1)
-            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 2)
-            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 3)
-            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 4)
-            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 5)
-            w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 6)
-            if nh > 2 { w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 7) }
-            if nh > 3 { w1Window(&acc, s, tk, wk, p.rowStride, nw, nh, down, 8) }
+        var k = 0
+        for _ in 0..<columns {
+            // Tap (kd, kw, kh = 0), and the weights of kh = 0 ..< nh.
+            let row = s + p.taps[k]
+            let w0 = SIMD16<Float>(repeating: wc[k]), w1 = SIMD16<Float>(repeating: wc[k &+ 1])
+            let w2 = nh > 2 ? SIMD16<Float>(repeating: wc[k &+ 2]) : .zero
+            let w3 = nh > 3 ? SIMD16<Float>(repeating: wc[k &+ 3]) : .zero
+            // Window rows u = 0 ..< 5 + nh, written out so that every accumulator index is a constant.
+            w1Window(&acc, row, R, nh, down, 0, w0, w1, w2, w3)
+            w1Window(&acc, row, R, nh, down, 1, w0, w1, w2, w3)
+            w1Window(&acc, row, R, nh, down, 2, w0, w1, w2, w3)
+            w1Window(&acc, row, R, nh, down, 3, w0, w1, w2, w3)
+            w1Window(&acc, row, R, nh, down, 4, w0, w1, w2, w3)
+            w1Window(&acc, row, R, nh, down, 5, w0, w1, w2, w3)
+            w1Window(&acc, row, R, nh, down, 6, w0, w1, w2, w3)
+            if nh > 2 { w1Window(&acc, row, R, nh, down, 7, w0, w1, w2, w3) }
+            if nh > 3 { w1Window(&acc, row, R, nh, down, 8, w0, w1, w2, w3) }
+            k &+= nh
         }
         wc += p.tapCount
         s += p.srcChannelStride
@@ -423,20 +430,27 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
 }
 
 /// Window row `u` of `w1ReuseTile`: source row q = u (output row i reads it with kernel row
-/// kh = u - i), or going down q = 5 - u (kh = i + u - 5); u ascending makes kh ascend for every
-/// output row. `s` points at the tile's first row and column, `tk` and `wk` at the kd's taps and
-/// weights (kh = 0).
-@inline(__always) func w1Window(_ acc: inout W1Accumulators, _ s: UnsafePointer<Float>, _ tk: UnsafePointer<Int>,
-                                _ wk: UnsafePointer<Float>, _ R: Int, _ nw: Int, _ nh: Int, _ down: Bool, _ u: Int) {
+/// kh = u - i), or going down q = 5 - u (kh = i + u - 5), relative to `row`, the first output row's
+/// tap (kd, kw, kh = 0); u ascending makes kh ascend for every output row.
+@inline(__always) func w1Window(_ acc: inout W1Accumulators, _ row: UnsafePointer<Float>, _ R: Int, _ nh: Int,
+                                _ down: Bool, _ u: Int, _ w0: SIMD16<Float>, _ w1: SIMD16<Float>,
+                                _ w2: SIMD16<Float>, _ w3: SIMD16<Float>) {
     let q = down ? 5 - u : u
-    for kw in 0..<nw {
-        let row = s + (tk[kw] &+ q &* R)
-        let x0 = load16(row), x1 = load16(row + 16), x2 = load16(row + 32), x3 = load16(row + 48)
-        for kh in 0..<4 where kh < nh {
-            let i = down ? kh + 5 - u : u - kh
-            if i >= 0 && i < 6 { acc.fma(i, x0, x1, x2, x3, SIMD16<Float>(repeating: wk[kh &* nw &+ kw])) }
-        }
+    let x = row + q &* R
+    // Output row of kernel row kh, or -1 when it is outside the tile (all constants once inlined).
+    @inline(__always) func out(_ kh: Int) -> Int {
+        let i = down ? kh + 5 - u : u - kh
+        return kh < nh && i >= 0 && i < 6 ? i : -1
     }
+    let i0 = out(0), i1 = out(1), i2 = out(2), i3 = out(3)
+    @inline(__always) func vector(_ v: Int) {
+        let xv = load16(x + 16 * v)
+        if i0 >= 0 { acc.fma(i0, v, xv, w0) }
+        if i1 >= 0 { acc.fma(i1, v, xv, w1) }
+        if i2 >= 0 { acc.fma(i2, v, xv, w2) }
+        if i3 >= 0 { acc.fma(i3, v, xv, w3) }
+    }
+    vector(0); vector(1); vector(2); vector(3)
 }
 
 /// The 24 accumulators of a `runW1` micro-tile: 6 rows x 4 vectors along W.
@@ -459,6 +473,36 @@ struct W1Accumulators {
         case 3: a30 = a30.addingProduct(x0, w); a31 = a31.addingProduct(x1, w); a32 = a32.addingProduct(x2, w); a33 = a33.addingProduct(x3, w)
         case 4: a40 = a40.addingProduct(x0, w); a41 = a41.addingProduct(x1, w); a42 = a42.addingProduct(x2, w); a43 = a43.addingProduct(x3, w)
         default: a50 = a50.addingProduct(x0, w); a51 = a51.addingProduct(x1, w); a52 = a52.addingProduct(x2, w); a53 = a53.addingProduct(x3, w)
+        }
+    }
+
+    /// Row `i`, vector `v` += `x * w`.
+    @inline(__always) mutating func fma(_ i: Int, _ v: Int, _ x: SIMD16<Float>, _ w: SIMD16<Float>) {
+        switch i &* 4 &+ v {
+        case 0: a00 = a00.addingProduct(x, w)
+        case 1: a01 = a01.addingProduct(x, w)
+        case 2: a02 = a02.addingProduct(x, w)
+        case 3: a03 = a03.addingProduct(x, w)
+        case 4: a10 = a10.addingProduct(x, w)
+        case 5: a11 = a11.addingProduct(x, w)
+        case 6: a12 = a12.addingProduct(x, w)
+        case 7: a13 = a13.addingProduct(x, w)
+        case 8: a20 = a20.addingProduct(x, w)
+        case 9: a21 = a21.addingProduct(x, w)
+        case 10: a22 = a22.addingProduct(x, w)
+        case 11: a23 = a23.addingProduct(x, w)
+        case 12: a30 = a30.addingProduct(x, w)
+        case 13: a31 = a31.addingProduct(x, w)
+        case 14: a32 = a32.addingProduct(x, w)
+        case 15: a33 = a33.addingProduct(x, w)
+        case 16: a40 = a40.addingProduct(x, w)
+        case 17: a41 = a41.addingProduct(x, w)
+        case 18: a42 = a42.addingProduct(x, w)
+        case 19: a43 = a43.addingProduct(x, w)
+        case 20: a50 = a50.addingProduct(x, w)
+        case 21: a51 = a51.addingProduct(x, w)
+        case 22: a52 = a52.addingProduct(x, w)
+        default: a53 = a53.addingProduct(x, w)
         }
     }
 
@@ -490,9 +534,11 @@ struct W1Accumulators {
                 var x = acc[k]
                 if let res = p.residual { x += load16(res + off) }
                 storeVector(d, activate(x, p), streaming: p.streaming)
-            } else if step == 2 && n == 16 && p.residual == nil {
+            } else if step == 2 && c0 + 16 < p.cols && p.residual == nil {
                 // Every other column (a stride-2 input gradient's phase): blended into the 32 floats
-                // there, whose other columns belong to the other W phase, written in another call.
+                // there, whose other columns belong to the other W phase of the same row (never
+                // written at the same time). Not for a row's last vector: its 32nd float can lie past
+                // the row's end (the W phase 1 of an even width, the phase 0 of an odd one).
                 let old = SIMD32<Float>(lowHalf: load16(d), highHalf: load16(d + 16))
                 UnsafeMutableRawPointer(d).storeBytes(of: zipColumns(activate(acc[k], p), old.oddHalf), as: SIMD32<Float>.self)
             } else {

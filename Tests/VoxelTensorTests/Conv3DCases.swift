@@ -66,6 +66,12 @@ struct ConvCase: CustomStringConvertible, Sendable {
         ConvCase(name: "2 in W67 rows 14", cin: 2, cout: 6, size: Size3(4, 14, 67), kernel: 3, padding: 1),
         ConvCase(name: "k2 2 out rows 9", cin: 3, cout: 2, size: Size3(3, 9, 20), kernel: 2),
         ConvCase(name: "stem gradient rows 14", cin: 1, cout: 4, size: Size3(6, 28, 40), kernel: 7, stride: 2, padding: 3),
+        // Input gradients by row blocks (`backwardRows`): 64 channels of 42-float rows make 12-row
+        // blocks (the last one 4 rows), 2 planes per task so the ring of 3 planes wraps; a stem with
+        // 4-plane rings over 2 channels.
+        ConvCase(name: "1->64 rows 40 row blocks", cin: 1, cout: 64, size: Size3(7, 40, 40), kernel: 3, padding: 1),
+        ConvCase(name: "stem 2->24 s2 rows 30", cin: 2, cout: 24, size: Size3(9, 30, 36), kernel: 7, stride: 2,
+                 padding: 3),
         ConvCase(name: "stride 3 > kernel 2", cin: 2, cout: 4, size: Size3(8, 7, 8), kernel: 2, stride: 3, padding: 1),
         ConvCase(name: "relu", cin: 4, cout: 16, size: Size3(4, 4, 6), kernel: 3, padding: 1, activation: .relu),
         ConvCase(name: "leaky relu", cin: 4, cout: 8, size: Size3(4, 4, 6), kernel: 3, padding: 1,

@@ -104,6 +104,14 @@ import _TestSupport
             #expect(try conv.forward(x, depthChunk: chunk) == whole, "forward, chunks of \(chunk)")
             #expect(try grad.backward(gy, inputShape: x.shape, depthChunk: chunk) == gxWhole, "input gradient, chunks of \(chunk)")
         }
+        // Gradients reaching at most 4 channels run by row blocks on AVX-512: blocks shorter than the
+        // one-channel kernel's 6-row tile, one tile, and tiles that shift back at a block's end.
+        if grad.runsByRows(inputWidth: x.shape[4]) {
+            for rows in [1, 5, 6, 7, 13] {
+                #expect(try grad.backward(gy, inputShape: x.shape, depthChunk: 2, rowsPerBlock: rows) == gxWhole,
+                        "input gradient, blocks of \(rows) rows")
+            }
+        }
     }
 
     @Test func blockChoiceFillsTheLanes() {

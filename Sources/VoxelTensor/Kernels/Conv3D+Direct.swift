@@ -334,8 +334,8 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
 /// - `isa`: AVX-512 needs `weights.block` packed for it and a W source step of 1 or 2; otherwise the
 ///   AVX2 kernel runs (it reads 16-channel halves of 32-blocks).
 /// - `residual`: laid out like `dst`; each output is `activation(bias + sum + residual)`.
-/// - `tapShape`: the taps' (kd, kh, kw) extents when they are listed as that grid, kw fastest (lets
-///   the one-channel AVX-512 kernel reuse source rows across kernel rows), or nil.
+/// - `tapShape`: the taps' (kd, kh, kw) extents when they are listed as that grid in
+///   `directTapOrder` (lets the one-channel AVX-512 kernel reuse source rows across kernel rows), or nil.
 @usableFromInline func runDirect(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
                                  weights: DirectWeights, grid: DirectGrid,
                                  dst: UnsafeMutablePointer<Float>, dstChannelStride: Int,
@@ -480,16 +480,32 @@ func runDirect512(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
     }}
 }
 
+/// The order the direct engine lists a kernel's (kd, kh, kw) taps in, and so sums them in: kw
+/// fastest, except for layers with at most 4 outputs per group (those the AVX-512 one-channel kernel
+/// runs), whose kernel rows go fastest (kd, kw, kh) so that kernel can hold one kernel column's
+/// weights in registers while it walks the source rows (`w1ReuseTile`). The order depends on the
+/// layer only, never on the instruction set, so both ISAs sum in the same order.
+@usableFromInline func directTapOrder(_ k: Size3, outPerGroup: Int) -> [Size3] {
+    var order: [Size3] = []
+    order.reserveCapacity(k.product)
+    if outPerGroup <= 4 {
+        for d in 0..<k.d { for w in 0..<k.w { for h in 0..<k.h { order.append(Size3(d, h, w)) }}}
+    } else {
+        for d in 0..<k.d { for h in 0..<k.h { for w in 0..<k.w { order.append(Size3(d, h, w)) }}}
+    }
+    return order
+}
+
 /// For the one-channel kernel's row reuse (`Direct512Tile.tapRowStep`): when `taps` are the grid
-/// `shape` (kd, kh, kw; kw fastest) and each kernel row lies a fixed offset from the previous one,
-/// that offset and the grid's kh and kw extents; else nil (the kernel then runs tap by tap).
+/// `shape` (kd, kh, kw extents) listed kernel rows fastest (kd, kw, kh, as `directTapOrder` lists
+/// them for that kernel) and each kernel row lies a fixed offset from the previous one, that offset
+/// and the grid's kh and kw extents; else nil (the kernel then runs tap by tap).
 func rowReuse(taps: [Int], shape: Size3?) -> (step: Int, rows: Int, cols: Int)? {
     guard let k = shape, k.product == taps.count, k.h >= 2 else { return nil }
-    let step = taps[k.w] - taps[0]
-    for d in 0..<k.d { for h in 0..<k.h { for w in 0..<k.w
-        where taps[(d * k.h + h) * k.w + w] != taps[d * k.h * k.w + w] + h * step {
+    let step = taps[1] - taps[0]
+    for c in 0..<(k.d * k.w) { for h in 0..<k.h where taps[c * k.h + h] != taps[c * k.h] + h * step {
         return nil
-    }}}
+    }}
     return (step, k.h, k.w)
 }
 

@@ -23,7 +23,7 @@ public struct PackedConv3DInputGradient: Sendable {
     struct Phase: Sendable {
         var phase: Size3
         var shifts: [Size3]
-        /// The shifts are this grid of (d, h, w) taps, w fastest.
+        /// The shifts are this grid of (d, h, w) taps, listed in `directTapOrder`.
         var tapShape: Size3
         var weights: DirectWeightSet
     }
@@ -77,10 +77,11 @@ public struct PackedConv3DInputGradient: Sendable {
                 let td = phaseTaps(pd, K.d, dil.d, s.d, pb.d), th = phaseTaps(ph, K.h, dil.h, s.h, pb.h)
                 let tw = phaseTaps(pw, K.w, dil.w, s.w, pb.w)
                 var shifts: [Size3] = [], kidx: [Int] = []
-                for a in td { for b in th { for c in tw {
+                for t in directTapOrder(Size3(td.count, th.count, tw.count), outPerGroup: cinG) {
+                    let a = td[t.d], b = th[t.h], c = tw[t.w]
                     shifts.append(Size3(a.c, b.c, c.c))
                     kidx.append((a.k * K.h + b.k) * K.w + c.k)
-                }}}
+                }
                 let kernelIndex = kidx
                 let packed = DirectWeightSet(groups: groups, inPerGroup: coutG, outPerGroup: cinG, taps: shifts.count,
                                              isa: isa) { g, ci, co, t in
@@ -112,8 +113,9 @@ public struct PackedConv3DInputGradient: Sendable {
         try backward(gradOutput, inputShape: inputShape, depthChunk: nil)
     }
 
-    /// `backward` with a given number of gradient planes per chunk (tests: every chunking gives the same bits).
-    func backward(_ gradOutput: Tensor, inputShape: [Int], depthChunk: Int?) throws -> Tensor {
+    /// `backward` with a given number of gradient planes per chunk, or per task and rows per block
+    /// where it runs by rows (tests: every choice gives the same bits).
+    func backward(_ gradOutput: Tensor, inputShape: [Int], depthChunk: Int?, rowsPerBlock: Int? = nil) throws -> Tensor {
         let op = "conv3dBackwardInput"
         let geo = try Conv3DGeometry(op: op, inputShape: inputShape, weightShape: weightShape, stride: stride,
                                      padding: padding, dilation: dilation, groups: groups)
@@ -130,6 +132,14 @@ public struct PackedConv3DInputGradient: Sendable {
                 gradOutput.scalars.withUnsafeBufferPointer { gy in
                     winogradForward(gy.baseAddress!, geo: fgeo, weights: weights, bias: nil, activation: .identity,
                                     into: gx.baseAddress!, residual: nil, chunk: depthChunk ?? winogradDepthChunk(fgeo))
+                }
+            }
+        }
+        if runsByRows(inputWidth: I.w) {
+            return Tensor(shape: geo.inputShape) { gx in
+                gradOutput.scalars.withUnsafeBufferPointer { gy in
+                    backwardRows(gy.baseAddress!, into: gx.baseAddress!, geo: geo, planesPerTask: depthChunk,
+                                 rowsPerBlock: rowsPerBlock)
                 }
             }
         }

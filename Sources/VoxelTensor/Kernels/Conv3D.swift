@@ -63,8 +63,9 @@ public struct PackedConv3D: Sendable {
             ? Lazy { WinogradWeights(weight: weight, flipped: false) } : nil
         packed = weight.scalars.withUnsafeBufferPointer { wb in
             let w = SharedConstPointer(wb.baseAddress!)
+            let order = directTapOrder(Size3(ws[2], ws[3], ws[4]), outPerGroup: outPG).map { ($0.d * ws[3] + $0.h) * ws[4] + $0.w }
             return DirectWeightSet(groups: groups, inPerGroup: inPG, outPerGroup: outPG, taps: taps, isa: isa) { g, co, ci, t in
-                w[((g * outPG + co) * inPG + ci) * taps + t]
+                w[((g * outPG + co) * inPG + ci) * taps + order[t]]
             }
         }
     }
@@ -147,11 +148,9 @@ public struct PackedConv3D: Sendable {
         // W split by the stride, so output column ow reads columns ow + tap: step 1 for every kernel.
         // Plane, row and channel strides do not depend on the depth, so one table serves every chunk.
         let st = interleavedStrides(channels: geo.inChannels, size: I, begin: pb, end: pe, phases: stride.w)
-        var taps: [Int] = []
-        taps.reserveCapacity(K.product)
-        for kd in 0..<K.d { for kh in 0..<K.h { for kw in 0..<K.w {
-            taps.append(kd * dil.d * st.plane + kh * dil.h * st.row + st.column(kw * dil.w))
-        }}}
+        let taps = directTapOrder(K, outPerGroup: geo.outChannels / groups).map {
+            $0.d * dil.d * st.plane + $0.h * dil.h * st.row + st.column($0.w * dil.w)
+        }
         let reach = dil.d * (K.d - 1) + 1
         let chunk = depthChunk.map { max(1, min(O.d, $0)) } ?? Self.depthChunk(outputDepth: O.d, sourcePlaneFloats: st.plane * stride.d,
                                     outputPlaneFloats: geo.outChannels * O.h * O.w, rowsPerPlane: O.h)
