@@ -54,6 +54,11 @@ public struct Direct512Tile {
     public var rowStride = 0, tapRowStep = 0, tapRows = 0, tapCols = 0
     /// Store whole vectors along W with streaming stores (outputs larger than the caches).
     public var streaming = false
+    /// Block 1 with row reuse only: memory to prefetch while the tile computes (its driver's
+    /// next source plane), as runs of `prefetchRunLines` 64-byte lines `prefetchRunStride` floats
+    /// apart, numbered run by run; this call fetches lines `prefetchFrom ..< prefetchTo`.
+    public var prefetch: UnsafePointer<Float>? = nil
+    public var prefetchRunLines = 1, prefetchRunStride = 0, prefetchFrom = 0, prefetchTo = 0
 
     /// Memberwise.
     public init(src: UnsafePointer<Float>, srcChannelStride: Int, channels: Int, taps: UnsafePointer<Int>,
@@ -321,6 +326,9 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     // runs as the 6 rows ending there instead (rows before r computed again, to the same bits), and
     // the next one starts on the new plane: 64-row planes take 11 reuse tiles, none tap by tap.
     @inline(__always) func contiguous(_ a: Int) -> Bool { p.rowSrc[a + 5] == p.rowSrc[a] &+ 5 &* p.rowStride }
+    let tiles = max(1, (p.rows + 5) / 6 * ((p.cols + 63) / 64))
+    let share = (p.prefetchTo - p.prefetchFrom + tiles - 1) / tiles
+    var tile = 0
     var r = 0
     while r < p.rows {
         var first = r, next = r + 6, whole = false
@@ -334,13 +342,18 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
         var c = 0
         while c < p.cols {
             if whole {
+                // This micro-tile's share of the lines to prefetch.
+                var q = p
+                q.prefetchFrom = min(p.prefetchTo, p.prefetchFrom + tile * share)
+                q.prefetchTo = min(p.prefetchTo, q.prefetchFrom + share)
+                tile += 1
                 switch (nh, down) {
-                case (2, false): w1Reuse2Up(p, t, r: first, c: c)
-                case (3, false): w1Reuse3Up(p, t, r: first, c: c)
-                case (4, false): w1Reuse4Up(p, t, r: first, c: c)
-                case (2, true): w1Reuse2Down(p, t, r: first, c: c)
-                case (3, true): w1Reuse3Down(p, t, r: first, c: c)
-                default: w1Reuse4Down(p, t, r: first, c: c)
+                case (2, false): w1Reuse2Up(q, t, r: first, c: c)
+                case (3, false): w1Reuse3Up(q, t, r: first, c: c)
+                case (4, false): w1Reuse4Up(q, t, r: first, c: c)
+                case (2, true): w1Reuse2Down(q, t, r: first, c: c)
+                case (3, true): w1Reuse3Down(q, t, r: first, c: c)
+                default: w1Reuse4Down(q, t, r: first, c: c)
                 }
             } else {
                 w1Tile(p, t, r: first, c: c)
@@ -403,7 +416,15 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     var acc = W1Accumulators(SIMD16<Float>(repeating: p.bias[0]))
     var wc = p.weights
     var s = p.src + (p.rowSrc[r] &+ c)
+    // Lines to prefetch per input channel, spread over the channels so the fetches overlap compute.
+    let fetches = p.prefetch == nil ? 0 : (p.prefetchTo - p.prefetchFrom + p.channels - 1) / p.channels
+    var line = p.prefetchFrom
     for _ in 0..<p.channels {
+        for _ in 0..<fetches where line < p.prefetchTo {
+            let run = line / p.prefetchRunLines
+            vx_prefetch(p.prefetch! + (run &* p.prefetchRunStride &+ (line &- run &* p.prefetchRunLines) &* 16))
+            line &+= 1
+        }
         var k = 0
         for _ in 0..<columns {
             // Tap (kd, kw, kh = 0), and the weights of kh = 0 ..< nh.

@@ -107,6 +107,14 @@ extension PackedConv3DInputGradient {
                     for d in (m0 + lowD)..<(m0 + highD) { fill(d) }
                     for m in m0..<m1 {
                         fill(m + highD)
+                        // The rows the next step fills, fetched into L2 while this step computes: per
+                        // channel one run of consecutive gy rows, shared among the step's kernel calls.
+                        let next = m + 1 + highD, firstRow = max(0, j0 + lowH), endRow = min(O.h, j1 + highH)
+                        let fetch = m + 1 < m1 && next >= 0 && next < O.d && firstRow < endRow
+                        let runLines = ((endRow - firstRow) * O.w + 15) / 16 + 1
+                        let calls = phases.count * geo.inChannels
+                        let perCall = fetch ? (C * runLines + calls - 1) / calls : 0
+                        var call = 0
                         for (k, p) in phases.enumerated() {
                             let phi = p.phase
                             let count = Size3((I.d - phi.d + s.d - 1) / s.d, (I.h - phi.h + s.h - 1) / s.h,
@@ -133,6 +141,13 @@ extension PackedConv3DInputGradient {
                                     rows: rows, cols: count.w, colSrcStep: 1, colDstStep: s.w,
                                     activation: 0, actA: 0, actB: 0)
                                 tile.streaming = streaming
+                                if fetch {
+                                    tile.prefetch = gyN + (next * O.h + firstRow) * O.w
+                                    tile.prefetchRunLines = runLines; tile.prefetchRunStride = O.product
+                                    tile.prefetchFrom = min(C * runLines, call * perCall)
+                                    tile.prefetchTo = min(C * runLines, tile.prefetchFrom + perCall)
+                                }
+                                call += 1
                                 if let reuse {
                                     tile.rowStride = rowStride
                                     tile.tapRowStep = reuse.step; tile.tapRows = reuse.rows; tile.tapCols = reuse.cols
