@@ -54,11 +54,9 @@ public struct Direct512Tile {
     public var rowStride = 0, tapRowStep = 0, tapRows = 0, tapCols = 0
     /// Store whole vectors along W with streaming stores (outputs larger than the caches).
     public var streaming = false
-    /// Block 1 with row reuse only: memory to prefetch while the tile computes (its driver's
-    /// next source plane), as runs of `prefetchRunLines` 64-byte lines `prefetchRunStride` floats
-    /// apart, numbered run by run; this call fetches lines `prefetchFrom ..< prefetchTo`.
-    public var prefetch: UnsafePointer<Float>? = nil
-    public var prefetchRunLines = 1, prefetchRunStride = 0, prefetchFrom = 0, prefetchTo = 0
+    /// Block 1 with row reuse only: memory to prefetch while the tile computes (its driver's next
+    /// source plane).
+    public var prefetch = PrefetchLines()
 
     /// Memberwise.
     public init(src: UnsafePointer<Float>, srcChannelStride: Int, channels: Int, taps: UnsafePointer<Int>,
@@ -104,6 +102,47 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
 
 @inline(__always) func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+/// Memory a kernel prefetches while it computes (its driver's next source, on its way from memory):
+/// runs of `runLines` 64-byte lines `runStride` floats apart, the lines numbered run by run; a call
+/// fetches lines `from ..< to` of them. Prefetches are hints: they never fault and never change a
+/// result, so lines past the end of the source are harmless.
+public struct PrefetchLines {
+    public var base: UnsafePointer<Float>?
+    public var runLines = 1, runStride = 0, from = 0, to = 0
+
+    /// Nothing to prefetch.
+    public init() {}
+
+    /// Lines `from ..< to` of the runs from `base`.
+    public init(base: UnsafePointer<Float>, runLines: Int, runStride: Int, from: Int, to: Int) {
+        self.base = base; self.runLines = max(1, runLines); self.runStride = runStride
+        self.from = from; self.to = max(from, to)
+    }
+
+    /// Share `i` of `n` equal shares of the lines.
+    @inline(__always) public func share(_ i: Int, of n: Int) -> PrefetchLines {
+        var p = self
+        let each = (to - from + n - 1) / max(1, n)
+        p.from = min(to, from + i * each)
+        p.to = min(to, p.from + each)
+        return p
+    }
+
+    /// Lines per step to cover them all in `steps` steps.
+    @inline(__always) func perStep(_ steps: Int) -> Int { base == nil ? 0 : (to - from + steps - 1) / max(1, steps) }
+
+    /// Prefetches the next `count` lines.
+    @inline(__always) mutating func issue(_ count: Int) {
+        guard let b = base else { return }
+        var n = 0
+        while n < count && from < to {
+            let run = from / runLines
+            vx_prefetch(b + (run &* runStride &+ (from &- run &* runLines) &* 16))
+            from &+= 1; n &+= 1
+        }
+    }
 }
 
 /// Stores 16 floats at `d`: with a streaming store (no read of the lines first) when asked and `d` is
@@ -327,7 +366,6 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     // the next one starts on the new plane: 64-row planes take 11 reuse tiles, none tap by tap.
     @inline(__always) func contiguous(_ a: Int) -> Bool { p.rowSrc[a + 5] == p.rowSrc[a] &+ 5 &* p.rowStride }
     let tiles = max(1, (p.rows + 5) / 6 * ((p.cols + 63) / 64))
-    let share = (p.prefetchTo - p.prefetchFrom + tiles - 1) / tiles
     var tile = 0
     var r = 0
     while r < p.rows {
@@ -342,10 +380,8 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
         var c = 0
         while c < p.cols {
             if whole {
-                // This micro-tile's share of the lines to prefetch.
                 var q = p
-                q.prefetchFrom = min(p.prefetchTo, p.prefetchFrom + tile * share)
-                q.prefetchTo = min(p.prefetchTo, q.prefetchFrom + share)
+                q.prefetch = p.prefetch.share(tile, of: tiles)
                 tile += 1
                 switch (nh, down) {
                 case (2, false): w1Reuse2Up(q, t, r: first, c: c)
@@ -416,15 +452,11 @@ public func direct512Run(_ p: Direct512Tile, block: Int) {
     var acc = W1Accumulators(SIMD16<Float>(repeating: p.bias[0]))
     var wc = p.weights
     var s = p.src + (p.rowSrc[r] &+ c)
-    // Lines to prefetch per input channel, spread over the channels so the fetches overlap compute.
-    let fetches = p.prefetch == nil ? 0 : (p.prefetchTo - p.prefetchFrom + p.channels - 1) / p.channels
-    var line = p.prefetchFrom
+    // Lines to prefetch, spread over the input channels so the fetches overlap compute.
+    var fetch = p.prefetch
+    let fetches = fetch.perStep(p.channels)
     for _ in 0..<p.channels {
-        for _ in 0..<fetches where line < p.prefetchTo {
-            let run = line / p.prefetchRunLines
-            vx_prefetch(p.prefetch! + (run &* p.prefetchRunStride &+ (line &- run &* p.prefetchRunLines) &* 16))
-            line &+= 1
-        }
+        fetch.issue(fetches)
         var k = 0
         for _ in 0..<columns {
             // Tap (kd, kw, kh = 0), and the weights of kh = 0 ..< nh.

@@ -142,10 +142,10 @@ extension PackedConv3DInputGradient {
                                     activation: 0, actA: 0, actB: 0)
                                 tile.streaming = streaming
                                 if fetch {
-                                    tile.prefetch = gyN + (next * O.h + firstRow) * O.w
-                                    tile.prefetchRunLines = runLines; tile.prefetchRunStride = O.product
-                                    tile.prefetchFrom = min(C * runLines, call * perCall)
-                                    tile.prefetchTo = min(C * runLines, tile.prefetchFrom + perCall)
+                                    tile.prefetch = PrefetchLines(base: gyN + (next * O.h + firstRow) * O.w,
+                                                                  runLines: runLines, runStride: O.product,
+                                                                  from: min(C * runLines, call * perCall),
+                                                                  to: min(C * runLines, call * perCall + perCall))
                                 }
                                 call += 1
                                 if let reuse {
