@@ -29,6 +29,11 @@ struct ConvCase: CustomStringConvertible, Sendable {
         // 1x1x1 layers read the input in place but for their last rows (see `pointwiseForward`).
         ConvCase(name: "k1 40->36 W24 batch 2", batch: 2, cin: 40, cout: 36, size: Size3(6, 10, 24), kernel: 1,
                  activation: .relu),
+        // Pointwise rows of `pointwiseRowLength` positions: 27 in one row, 16 per row, 64 per row
+        // with 3000 % 64 = 56 left over after 46 rows (many head rows, a tail copy, then the short row).
+        ConvCase(name: "k1 27 positions", cin: 5, cout: 9, size: Size3(3, 3, 3), kernel: 1),
+        ConvCase(name: "k1 16 positions", cin: 3, cout: 20, size: Size3(2, 2, 4), kernel: 1),
+        ConvCase(name: "k1 3000 positions 40->24", cin: 40, cout: 24, size: Size3(10, 15, 20), kernel: 1),
         ConvCase(name: "k1 groups 4 W20", cin: 8, cout: 12, size: Size3(5, 6, 20), kernel: 1, groups: 4),
         ConvCase(name: "k3 16->16 W13", cin: 16, cout: 16, size: Size3(5, 6, 13), kernel: 3, padding: 1),
         ConvCase(name: "k3 s2 5->17", cin: 5, cout: 17, size: Size3(7, 8, 9), kernel: 3, stride: 2, padding: 1),

@@ -437,7 +437,10 @@ func runDirect512(src: UnsafePointer<Float>, srcChannelStride: Int, taps: [Int],
     // channel block otherwise ran as one slab of 126 rows and one of 18, half a core idle.
     let blockCount = weights.groups * weights.blocks
     let triples = (rows + 2) / 3
-    let maxTriples = max(1, 1536 / max(1, G.w) / 3)
+    var maxTriples = max(1, 1536 / max(1, G.w) / 3)
+    if taps.count == 1 {
+        maxTriples = min(maxTriples, max(1, (256 << 10) / (4 * weights.inPerGroup * max(1, G.w)) / 3))
+    }
     let wanted = (4 * Parallel.threadCount + blockCount - 1) / blockCount
     let slabCount = min(triples, max((triples + maxTriples - 1) / maxTriples, wanted))
     let rowsPerSlab = 3 * ((triples + slabCount - 1) / slabCount)
