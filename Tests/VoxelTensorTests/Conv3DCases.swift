@@ -77,6 +77,10 @@ struct ConvCase: CustomStringConvertible, Sendable {
         ConvCase(name: "1->64 rows 40 row blocks", cin: 1, cout: 64, size: Size3(7, 40, 40), kernel: 3, padding: 1),
         ConvCase(name: "stem 2->24 s2 rows 30", cin: 2, cout: 24, size: Size3(9, 30, 36), kernel: 7, stride: 2,
                  padding: 3),
+        // A stride-2 input gradient 64 columns wide: W phase 1's last vector ends one column before the
+        // row's end, so blending it into 32 floats would reach the next row (past the tensor's end on
+        // the last row; the address sanitizer's run catches it).
+        ConvCase(name: "s2 gradient W64", cin: 1, cout: 8, size: Size3(2, 4, 64), kernel: 3, stride: 2, padding: 1),
         ConvCase(name: "stride 3 > kernel 2", cin: 2, cout: 4, size: Size3(8, 7, 8), kernel: 2, stride: 3, padding: 1),
         ConvCase(name: "relu", cin: 4, cout: 16, size: Size3(4, 4, 6), kernel: 3, padding: 1, activation: .relu),
         ConvCase(name: "leaky relu", cin: 4, cout: 8, size: Size3(4, 4, 6), kernel: 3, padding: 1,
