@@ -150,8 +150,6 @@ import VoxelTensorAVX512
     let xs = SharedConstPointer(x), ds = SharedPointer(dst)
     let rowLen = st.phases * st.phaseLength
     Parallel.forEach(P.d) { pd in
-        let pair = UnsafeMutablePointer<Float>.allocate(capacity: phases == 2 ? 2 * st.phaseLength : 1)
-        defer { pair.deallocate() }
         let out = ds + pd * st.plane
         let id = pd - begin.d
         let w0 = max(0, begin.w), w1 = min(P.w, size.w + begin.w)
@@ -178,21 +176,40 @@ import VoxelTensorAVX512
                     copyFloats(row + w0, src + w0, count: w1 - w0)
                     for i in w1..<rowLen { row[i] = 0 }
                 } else if phases == 2 {
-                    // The padded row in a scratch row, then split into even and odd columns 32 at a time
-                    // (a scalar gather took 16-20% of a 64->128 stride-2 layer at 32^3).
-                    let t = pair
-                    for i in 0..<w0 { t[i] = 0 }
-                    copyFloats(t + w0, src + w0, count: w1 - w0)
-                    for i in w1..<(2 * st.phaseLength) { t[i] = 0 }
+                    // Each W phase straight from the input row: 16 of its values are the even or the odd
+                    // lanes of 32 consecutive input columns, one load. (Built in a scratch row first,
+                    // the split's loads waited on that row's misaligned stores: 68-77% of the copy's
+                    // samples sat on one load, and the copy was 11-23% of a 64->128 stride-2 layer.)
                     let len = st.phaseLength
-                    var q = 0
-                    while q + 16 <= len {
-                        let v = UnsafeRawPointer(t + 2 * q).loadUnaligned(as: SIMD32<Float>.self)
-                        UnsafeMutableRawPointer(row + q).storeBytes(of: v.evenHalf, as: SIMD16<Float>.self)
-                        UnsafeMutableRawPointer(row + len + q).storeBytes(of: v.oddHalf, as: SIMD16<Float>.self)
-                        q += 16
+                    for r in 0..<2 {
+                        let out = row + r * len
+                        // Phase r, position q holds padded column 2q + r: input where w0 <= 2q + r < w1.
+                        let qLo = min(len, max(0, (w0 - r + 1) >> 1)), qHi = max(qLo, min(len, (w1 - r + 1) >> 1))
+                        for q in 0..<qLo { out[q] = 0 }
+                        for q in qHi..<len { out[q] = 0 }
+                        // The 16 values are the even lanes of a load from padded column 2q + r, or the
+                        // odd lanes of one a column earlier: whichever starts on an even input column,
+                        // so a phase ending on the row's last column still takes whole vectors.
+                        let odd = (r - begin.w) & 1
+                        var q = qLo
+                        while q < qHi {
+                            let first = 2 * q + r - odd  // padded column of the load's first lane
+                            if q + 16 <= qHi && first - begin.w >= 0 && first - begin.w + 32 <= size.w {
+                                let v = UnsafeRawPointer(src + first).loadUnaligned(as: SIMD32<Float>.self)
+                                // Two stores, not one of a selected half: a select made LLVM build the
+                                // half lane by lane through the stack.
+                                if odd == 0 {
+                                    UnsafeMutableRawPointer(out + q).storeBytes(of: v.evenHalf, as: SIMD16<Float>.self)
+                                } else {
+                                    UnsafeMutableRawPointer(out + q).storeBytes(of: v.oddHalf, as: SIMD16<Float>.self)
+                                }
+                                q += 16
+                            } else {
+                                out[q] = src[2 * q + r]
+                                q += 1
+                            }
+                        }
                     }
-                    while q < len { row[q] = t[2 * q]; row[len + q] = t[2 * q + 1]; q += 1 }
                 } else {
                     row.initialize(repeating: 0, count: rowLen)
                     // Phase r holds columns r, r + phases, ...: a strided gather per phase.
