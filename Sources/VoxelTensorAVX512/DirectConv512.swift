@@ -519,14 +519,7 @@ struct W1Accumulators {
     /// Row `i` += `(x0, x1, x2, x3) * w`.
     @inline(__always) mutating func fma(_ i: Int, _ x0: SIMD16<Float>, _ x1: SIMD16<Float>, _ x2: SIMD16<Float>,
                                         _ x3: SIMD16<Float>, _ w: SIMD16<Float>) {
-        switch i {
-        case 0: a00 = a00.addingProduct(x0, w); a01 = a01.addingProduct(x1, w); a02 = a02.addingProduct(x2, w); a03 = a03.addingProduct(x3, w)
-        case 1: a10 = a10.addingProduct(x0, w); a11 = a11.addingProduct(x1, w); a12 = a12.addingProduct(x2, w); a13 = a13.addingProduct(x3, w)
-        case 2: a20 = a20.addingProduct(x0, w); a21 = a21.addingProduct(x1, w); a22 = a22.addingProduct(x2, w); a23 = a23.addingProduct(x3, w)
-        case 3: a30 = a30.addingProduct(x0, w); a31 = a31.addingProduct(x1, w); a32 = a32.addingProduct(x2, w); a33 = a33.addingProduct(x3, w)
-        case 4: a40 = a40.addingProduct(x0, w); a41 = a41.addingProduct(x1, w); a42 = a42.addingProduct(x2, w); a43 = a43.addingProduct(x3, w)
-        default: a50 = a50.addingProduct(x0, w); a51 = a51.addingProduct(x1, w); a52 = a52.addingProduct(x2, w); a53 = a53.addingProduct(x3, w)
-        }
+        fma(i, 0, x0, w); fma(i, 1, x1, w); fma(i, 2, x2, w); fma(i, 3, x3, w)
     }
 
     /// Row `i`, vector `v` += `x * w`.

@@ -14,10 +14,11 @@ import VoxelTensorAVX512
 // Here each task owns a block of phase-grid rows j (as many as keep its source in L2) over a range
 // of phase-grid planes m, for every phase, output channel and stride phase of those rows. It keeps a
 // ring of the kd source planes it reads, each padded from gy into a private buffer only for its own
-// rows (plus the kernel's reach), so gy is read from memory once (plus the reach overlap between
-// row blocks) and the kernel reads L2. Each step adds one plane to the ring and runs every phase on
-// the task's rows of that plane; a ring slot's tap offsets are rebuilt per step. Every output is
-// computed by one task, in the same order of channels and taps as the general path: the same bits.
+// rows (plus the kernel's reach; channel by channel), so gy is read from memory once (plus the
+// reach overlap between row blocks) and the kernel reads L2. Each step adds one plane to the ring
+// and runs every phase on the task's rows of that plane, with the tap offsets rebuilt for the ring
+// slots, while the kernel prefetches the rows the next step adds. Every output is computed by one
+// task, in the same order of channels and taps as the general path: the same bits.
 
 extension PackedConv3DInputGradient {
     /// Whether `backwardRows` runs a gradient: AVX-512, one group, the one-channel kernel (at most 4
@@ -25,7 +26,7 @@ extension PackedConv3DInputGradient {
     func runsByRows(inputWidth: Int) -> Bool {
         guard isa == .avx512, groups == 1 else { return false }
         let w = (inputWidth + stride.w - 1) / stride.w
-        return phases.allSatisfy { $0.weights.forWidth(w).block == 1 && direct512Supports(colSrcStep: 1, block: 1) }
+        return phases.allSatisfy { $0.weights.forWidth(w).block == 1 }
     }
 
     /// `gx = dLoss/dInput` from `gy = dLoss/dOutput` (see `backward`), by row blocks. Tests may fix
@@ -44,15 +45,14 @@ extension PackedConv3DInputGradient {
         // Phase-grid extents (phase 0 has the most), the padded row (gy columns lowW ...), the ring.
         let grid = Size3((I.d + s.d - 1) / s.d, (I.h + s.h - 1) / s.h, (I.w + s.w - 1) / s.w)
         let rowLength = grid.w + highW - lowW
-        let rowStride = rowLength
         let reachD = highD - lowD + 1, reachH = highH - lowH
         let perRow = 4 * C * rowLength * reachD
         let blockRows = min(grid.h, max(1, rowsPerBlock ?? max(6, (rowsL2Budget / perRow - reachH) / 6 * 6)))
         let rowBlocks = (grid.h + blockRows - 1) / blockRows
         // At least 8 tasks per core where the planes allow, each as deep as that leaves.
         let wantedRanges = (8 * Parallel.threadCount + batch * rowBlocks - 1) / (batch * rowBlocks)
-        let planesPer = max(1, min(grid.d, planesPerTask
-            ?? (grid.d + max(1, min(grid.d, wantedRanges)) - 1) / max(1, min(grid.d, wantedRanges))))
+        let rangesWanted = max(1, min(grid.d, wantedRanges))
+        let planesPer = max(1, min(grid.d, planesPerTask ?? (grid.d + rangesWanted - 1) / rangesWanted))
         let ranges = (grid.d + planesPer - 1) / planesPer
         let tasks = batch * ranges * rowBlocks
         let channelFloats = (blockRows + reachH) * rowLength, planeFloats = C * channelFloats
@@ -65,6 +65,11 @@ extension PackedConv3DInputGradient {
         let packs = phases.map { $0.weights.forWidth(grid.w) }
         let weightStart = packs.reduce(into: [0]) { $0.append($0.last! + $1.data.count) }
         let weights = packs.flatMap(\.data) + [0]
+        // Row reuse per phase: its kernel rows lie one buffer row apart whichever ring slots hold its planes.
+        let reuses = phases.map { p in
+            rowReuse(taps: p.shifts.map { ($0.d - lowD) * planeFloats + ($0.h - lowH) * rowLength + $0.w - lowW },
+                     shape: p.tapShape)
+        }
         let gyP = SharedConstPointer(gy), gxP = SharedPointer(gx)
         weights.withUnsafeBufferPointer { wBuf in
             let wP = SharedConstPointer(wBuf.baseAddress!)
@@ -107,8 +112,8 @@ extension PackedConv3DInputGradient {
                     for d in (m0 + lowD)..<(m0 + highD) { fill(d) }
                     for m in m0..<m1 {
                         fill(m + highD)
-                        // The rows the next step fills, fetched into L2 while this step computes: per
-                        // channel one run of consecutive gy rows, shared among the step's kernel calls.
+                        // The rows the next step fills, prefetched while this step computes: per channel
+                        // one run of consecutive gy rows, shared among the step's kernel calls.
                         let next = m + 1 + highD, firstRow = max(0, j0 + lowH), endRow = min(O.h, j1 + highH)
                         let fetch = m + 1 < m1 && next >= 0 && next < O.d && firstRow < endRow
                         let runLines = ((endRow - firstRow) * O.w + 15) / 16 + 1
@@ -122,14 +127,12 @@ extension PackedConv3DInputGradient {
                             let rows = min(j1, count.h) - j0
                             if m >= count.d || rows <= 0 || count.w == 0 { continue }
                             for (t, sh) in p.shifts.enumerated() {
-                                taps[t] = slot(m + sh.d) * planeFloats + (sh.h - lowH) * rowStride + sh.w - lowW
+                                taps[t] = slot(m + sh.d) * planeFloats + (sh.h - lowH) * rowLength + sh.w - lowW
                             }
                             for r in 0..<rows {
-                                rowSrc[r] = r * rowStride
+                                rowSrc[r] = r * rowLength
                                 rowDst[r] = ((phi.d + s.d * m) * I.h + phi.h + s.h * (j0 + r)) * I.w + phi.w
                             }
-                            let reuse = rowReuse(taps: Array(UnsafeBufferPointer(start: taps, count: p.shifts.count)),
-                                                 shape: p.tapShape)
                             for co in 0..<geo.inChannels {
                                 var tile = Direct512Tile(
                                     src: UnsafePointer(buffer), srcChannelStride: channelFloats, channels: C,
@@ -148,8 +151,8 @@ extension PackedConv3DInputGradient {
                                                                   to: min(C * runLines, call * perCall + perCall))
                                 }
                                 call += 1
-                                if let reuse {
-                                    tile.rowStride = rowStride
+                                if let reuse = reuses[k] {
+                                    tile.rowStride = rowLength
                                     tile.tapRowStep = reuse.step; tile.tapRows = reuse.rows; tile.tapCols = reuse.cols
                                 }
                                 direct512Run(tile, block: 1)
