@@ -34,6 +34,11 @@ struct ConvCase: CustomStringConvertible, Sendable {
         ConvCase(name: "k1 27 positions", cin: 5, cout: 9, size: Size3(3, 3, 3), kernel: 1),
         ConvCase(name: "k1 16 positions", cin: 3, cout: 20, size: Size3(2, 2, 4), kernel: 1),
         ConvCase(name: "k1 3000 positions 40->24", cin: 40, cout: 24, size: Size3(10, 15, 20), kernel: 1),
+        // Strided 1x1x1 layers (a ResNet's shortcut) gather the positions they read, then run pointwise:
+        // stride 2 with whole 32-column loads and a scalar rest, batch 2; strides 3, 2, 3 all scalar.
+        ConvCase(name: "k1 s2 shortcut 16->24 batch 2", batch: 2, cin: 16, cout: 24, size: Size3(6, 8, 70), kernel: 1,
+                 stride: 2),
+        ConvCase(name: "k1 strides 3,2,3", cin: 5, cout: 7, size: Size3(7, 8, 9), kernel: 1, stride: [3, 2, 3]),
         ConvCase(name: "k1 groups 4 W20", cin: 8, cout: 12, size: Size3(5, 6, 20), kernel: 1, groups: 4),
         ConvCase(name: "k3 16->16 W13", cin: 16, cout: 16, size: Size3(5, 6, 13), kernel: 3, padding: 1),
         ConvCase(name: "k3 s2 5->17", cin: 5, cout: 17, size: Size3(7, 8, 9), kernel: 3, stride: 2, padding: 1),

@@ -145,6 +145,11 @@ public struct PackedConv3D: Sendable {
         if K.product == 1 && stride == Size3(1) && pb == Size3(0) && pe == Size3(0) {
             return pointwiseForward(x, geo: geo, into: y, residual: residual)
         }
+        if K.product == 1 && pb == Size3(0) && pe == Size3(0),
+           let compact = try? Conv3DGeometry(inputShape: [1, geo.inChannels, O.d, O.h, O.w], weightShape: weightShape,
+                                             stride: 1, padding: 0, dilation: 1, groups: groups) {
+            return stridedPointwiseForward(x, geo: geo, compact: compact, into: y, residual: residual)
+        }
         // W split by the stride, so output column ow reads columns ow + tap: step 1 for every kernel.
         // Plane, row and channel strides do not depend on the depth, so one table serves every chunk.
         let st = interleavedStrides(channels: geo.inChannels, size: I, begin: pb, end: pe, phases: stride.w)
@@ -226,6 +231,43 @@ public struct PackedConv3D: Sendable {
                               weights: packed.forWidth(rest), grid: grid, dst: yn, dstChannelStride: P, bias: bias,
                               activation: activation, isa: isa, residual: rn)
                 }
+            }
+        }
+    }
+
+    /// A 1x1x1 convolution with a stride (a ResNet's downsampling shortcut) reads one input position in
+    /// `stride.product`: those positions are gathered into a compact volume, which then runs as a
+    /// pointwise layer. (Padded and phase-split like any strided layer, it copied the whole input:
+    /// 64 MB for a 64->128 shortcut at 64^3, of which it reads 8.) `compact` is the pointwise
+    /// geometry of one batch item.
+    func stridedPointwiseForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, compact: Conv3DGeometry,
+                                 into y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
+        let I = geo.input, O = geo.output, s = stride, C = geo.inChannels
+        var gathered = [Float](repeating: 0, count: C * O.product)
+        for n in 0..<geo.batch {
+            let xn = SharedConstPointer(x + n * C * I.product)
+            gathered.withUnsafeMutableBufferPointer { g in
+                let gP = SharedPointer(g.baseAddress!)
+                Parallel.forEach(C) { c in
+                    for od in 0..<O.d { for oh in 0..<O.h {
+                        let src = xn + ((c * I.d + od * s.d) * I.h + oh * s.h) * I.w
+                        let dst = gP + ((c * O.d + od) * O.h + oh) * O.w
+                        var ow = 0
+                        if s.w == 2 {
+                            // 16 outputs are the even lanes of 32 input columns (whole loads inside the row).
+                            while ow + 16 <= O.w && 2 * ow + 32 <= I.w {
+                                let v = UnsafeRawPointer(src + 2 * ow).loadUnaligned(as: SIMD32<Float>.self)
+                                UnsafeMutableRawPointer(dst + ow).storeBytes(of: v.evenHalf, as: SIMD16<Float>.self)
+                                ow += 16
+                            }
+                        }
+                        while ow < O.w { dst[ow] = src[ow * s.w]; ow += 1 }
+                    }}
+                }
+            }
+            gathered.withUnsafeBufferPointer { g in
+                pointwiseForward(g.baseAddress!, geo: compact, into: y + n * geo.outChannels * O.product,
+                                 residual: residual.map { $0 + n * geo.outChannels * O.product })
             }
         }
     }
