@@ -243,7 +243,8 @@ public struct PackedConv3D: Sendable {
     func stridedPointwiseForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, compact: Conv3DGeometry,
                                  into y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
         let I = geo.input, O = geo.output, s = stride, C = geo.inChannels
-        var gathered = [Float](repeating: 0, count: C * O.product)
+        // Every element is written by the gather before the pointwise pass reads it.
+        var gathered = [Float](unsafeUninitializedCapacity: C * O.product) { _, count in count = C * O.product }
         for n in 0..<geo.batch {
             let xn = SharedConstPointer(x + n * C * I.product)
             gathered.withUnsafeMutableBufferPointer { g in
