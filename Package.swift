@@ -56,7 +56,7 @@ let package = Package(
         .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
         .target(name: "CStream"),
         .target(name: "VoxelTensorAVX512", dependencies: ["CStream"], swiftSettings: avx512Settings),
-        .target(name: "VoxelTensor", dependencies: ["VoxelTensorAVX512"], swiftSettings: computeSettings),
+        .target(name: "VoxelTensor", dependencies: ["VoxelTensorAVX512", "CStream"], swiftSettings: computeSettings),
         .target(name: "NIfTI", dependencies: ["CNIfTI"], swiftSettings: plainSettings),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
