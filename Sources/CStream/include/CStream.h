@@ -4,8 +4,9 @@
 // 16->16 convolution at 64^3 writes 16 MB: a third of its memory traffic was those reads). And
 // software prefetches.
 //
-// Header-only: Swift's clang importer compiles these inline into the calling module (VoxelTensorAVX512,
-// built for AVX-512), where they become `vmovntps` and `prefetcht0`.
+// Header-only: Swift's clang importer compiles these inline into the calling module, where they become
+// `vmovntps` (VoxelTensorAVX512, built for AVX-512) and `prefetcht0` (there, and in VoxelTensor's
+// padded copy).
 #ifndef VOXPLAIN_CSTREAM_H
 #define VOXPLAIN_CSTREAM_H
 
