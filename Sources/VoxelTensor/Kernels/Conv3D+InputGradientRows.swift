@@ -117,8 +117,10 @@ extension PackedConv3DInputGradient {
                         let next = m + 1 + highD, firstRow = max(0, j0 + lowH), endRow = min(O.h, j1 + highH)
                         let fetch = m + 1 < m1 && next >= 0 && next < O.d && firstRow < endRow
                         let runLines = ((endRow - firstRow) * O.w + 15) / 16 + 1
+                        let nextRows = fetch ? PrefetchLines(base: gyN + (next * O.h + firstRow) * O.w, runLines: runLines,
+                                                             runStride: O.product, from: 0, to: C * runLines)
+                                             : PrefetchLines()
                         let calls = phases.count * geo.inChannels
-                        let perCall = fetch ? (C * runLines + calls - 1) / calls : 0
                         var call = 0
                         for (k, p) in phases.enumerated() {
                             let phi = p.phase
@@ -144,12 +146,7 @@ extension PackedConv3DInputGradient {
                                     rows: rows, cols: count.w, colSrcStep: 1, colDstStep: s.w,
                                     activation: 0, actA: 0, actB: 0)
                                 tile.streaming = streaming
-                                if fetch {
-                                    tile.prefetch = PrefetchLines(base: gyN + (next * O.h + firstRow) * O.w,
-                                                                  runLines: runLines, runStride: O.product,
-                                                                  from: min(C * runLines, call * perCall),
-                                                                  to: min(C * runLines, call * perCall + perCall))
-                                }
+                                tile.prefetch = nextRows.share(call, of: calls)
                                 call += 1
                                 if let reuse = reuses[k] {
                                     tile.rowStride = rowLength
