@@ -145,13 +145,55 @@ public struct PrefetchLines {
     }
 }
 
-/// Stores 16 floats at `d`: with a streaming store (no read of the lines first) when asked and `d` is
-/// 16-byte aligned (an output row starting on a multiple of 4 floats), else a plain store.
+/// Stores 16 floats at `d`: with a streaming store (no read of the line first) when asked and `d` is
+/// 64-byte aligned (the vector is one whole cache line), else a plain store.
+///
+/// Never a streaming store of part of a line: the rest of such a line is written by another vector,
+/// thousands of cycles later, so the write-combining buffer is flushed half full and memory merges the
+/// halves. On Intel (Xeon, Emerald Rapids) that cost more than the reads it saves: the 7x7x7 stem's
+/// forward pass took 89-105 ms with 16-byte streaming stores into an output that malloc had aligned to
+/// 16 bytes, and 66-68 ms with plain stores. `RowStreamer` streams whole lines of misaligned rows.
 @inline(__always) func storeVector(_ d: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>, streaming: Bool) {
-    if streaming && Int(bitPattern: d) & 15 == 0 {
+    if streaming && Int(bitPattern: d) & 63 == 0 {
         vx_stream16(d, v)
     } else {
         UnsafeMutableRawPointer(d).storeBytes(of: v, as: SIMD16<Float>.self)
+    }
+}
+
+/// Streaming stores of whole 64-byte lines for rows whose start is not line-aligned (tensors are Swift
+/// arrays, which malloc aligns to 16 bytes): a kernel that writes each row of a micro-tile 16 floats
+/// at a time, left to right, passes every vector through its row's slot. A vector at `m` floats past a
+/// line start completes the line that the previous vector of the row began: that line (the previous
+/// vector's last `m` floats and this one's first `16 - m`) is streamed from the slot, and this one's last
+/// `m` floats wait there for the next vector. The row's first partial line and its last are stored
+/// plainly (their other floats belong to other rows). Only values move; results are the same bits.
+struct RowStreamer {
+    /// `[slots][32]` floats: the previous vector of a row, then the current one.
+    let slots: UnsafeMutablePointer<Float>
+
+    /// Staging for `count` rows (free it with `deallocate`).
+    init(count: Int) { slots = .allocate(capacity: 32 * count) }
+
+    func deallocate() { slots.deallocate() }
+
+    /// Stores `v` at `d`, the next 16 floats of row slot `slot`: `first` for a row's first vector,
+    /// `last` when no whole vector of the row follows (the caller stores the rest plainly).
+    @inline(__always) func store(_ d: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>, slot: Int, first: Bool, last: Bool) {
+        let m = (Int(bitPattern: d) >> 2) & 15
+        if m == 0 { vx_stream16(d, v); return }
+        let s = slots + 32 * slot
+        UnsafeMutableRawPointer(s + 16).storeBytes(of: v, as: SIMD16<Float>.self)
+        if first {
+            for l in 0..<(16 - m) { d[l] = s[16 + l] }
+        } else {
+            vx_stream16(d - m, load16(s + 16 - m))
+        }
+        if last {
+            for l in (16 - m)..<16 { d[l] = s[16 + l] }
+        } else {
+            UnsafeMutableRawPointer(s).storeBytes(of: v, as: SIMD16<Float>.self)
+        }
     }
 }
 
@@ -269,7 +311,8 @@ public struct PrefetchLines {
 /// 3 source vectors and broadcasts 8 weights (packed `[ci][tap][8]`). Stores are whole vectors along W.
 @inline(__always) func runW8(_ p: Direct512Tile) {
     let t = stagingTile()
-    defer { t.deallocate() }
+    let streamer = p.streaming ? RowStreamer(count: 24) : nil
+    defer { t.deallocate(); streamer?.deallocate() }
     var r = 0
     while r < p.rows {
         let ra = r, rb = min(r + 1, p.rows - 1), rc = min(r + 2, p.rows - 1)
@@ -317,7 +360,7 @@ public struct PrefetchLines {
             t[0] = a00; t[1] = a01; t[2] = a02; t[3] = a03; t[4] = a04; t[5] = a05; t[6] = a06; t[7] = a07
             t[8] = a10; t[9] = a11; t[10] = a12; t[11] = a13; t[12] = a14; t[13] = a15; t[14] = a16; t[15] = a17
             t[16] = a20; t[17] = a21; t[18] = a22; t[19] = a23; t[20] = a24; t[21] = a25; t[22] = a26; t[23] = a27
-            storeRowsW(t, p, r: r, c: c)
+            storeRowsW(t, p, r: r, c: c, rowStreamer: streamer)
             c += 16
         }
         r += 3
@@ -325,7 +368,9 @@ public struct PrefetchLines {
 }
 
 /// Stores a `runW8` micro-tile `acc: [3 rows][8 channels] SIMD16 along W` (activated here).
-@inline(__always) func storeRowsW(_ acc: UnsafeMutableBufferPointer<SIMD16<Float>>, _ p: Direct512Tile, r: Int, c: Int) {
+/// With `rowStreamer` (streaming outputs), whole vectors go through it, one slot per (row, channel).
+@inline(__always) func storeRowsW(_ acc: UnsafeMutableBufferPointer<SIMD16<Float>>, _ p: Direct512Tile, r: Int, c: Int,
+                                  rowStreamer: RowStreamer?) {
     let nr = min(3, p.rows - r), n = min(16, p.cols - c), nk = min(8, p.validChannels)
     let cs = p.dstChannelStride, step = p.colDstStep
     let flat = UnsafeMutableRawPointer(acc.baseAddress!).assumingMemoryBound(to: Float.self)
@@ -337,7 +382,11 @@ public struct PrefetchLines {
             if step == 1 && n == 16 {
                 var v = acc[rr * 8 + k]
                 if let r = p.residual { v += load16(r + off) }
-                storeVector(d, activate(v, p), streaming: p.streaming)
+                if let rs = rowStreamer {
+                    rs.store(d, activate(v, p), slot: rr * 8 + k, first: c == 0, last: c + 32 > p.cols)
+                } else {
+                    storeVector(d, activate(v, p), streaming: false)
+                }
             } else {
                 let src = flat + 16 * (rr * 8 + k)
                 if let r = p.residual { for l in 0..<n { src[l] += r[off + l &* step] } }
@@ -356,7 +405,8 @@ public struct PrefetchLines {
 /// kernel rows that read it.
 @inline(__always) func runW1(_ p: Direct512Tile) {
     let t = stagingTile()
-    defer { t.deallocate() }
+    let streamer = p.streaming ? RowStreamer(count: 6) : nil
+    defer { t.deallocate(); streamer?.deallocate() }
     let nh = p.tapRows
     let reuse = p.rowStride != 0 && nh >= 2 && nh <= 4 && p.tapCols > 0 && p.tapCount % (nh * p.tapCols) == 0
         && (p.tapRowStep == p.rowStride || p.tapRowStep == -p.rowStride)
@@ -394,7 +444,7 @@ public struct PrefetchLines {
             } else {
                 w1Tile(p, t, r: first, c: c)
             }
-            storeRowsW1(t, p, r: first, c: c)
+            storeRowsW1(t, p, r: first, c: c, rowStreamer: streamer)
             c += 64
         }
         r = next
@@ -563,8 +613,10 @@ struct W1Accumulators {
     }
 }
 
-/// Stores a `runW1` micro-tile `acc: [6 rows][4 vectors along W]` of channel 0 (activated here).
-@inline(__always) func storeRowsW1(_ acc: UnsafeMutableBufferPointer<SIMD16<Float>>, _ p: Direct512Tile, r: Int, c: Int) {
+/// Stores a `runW1` micro-tile `acc: [6 rows][4 vectors along W]` of channel 0 (activated here); with
+/// `rowStreamer` (streaming outputs), whole vectors of step 1 go through it, one slot per row.
+@inline(__always) func storeRowsW1(_ acc: UnsafeMutableBufferPointer<SIMD16<Float>>, _ p: Direct512Tile, r: Int, c: Int,
+                                   rowStreamer: RowStreamer?) {
     let nr = min(6, p.rows - r)
     let step = p.colDstStep
     let flat = UnsafeMutableRawPointer(acc.baseAddress!).assumingMemoryBound(to: Float.self)
@@ -579,7 +631,11 @@ struct W1Accumulators {
             if step == 1 && n == 16 {
                 var x = acc[k]
                 if let res = p.residual { x += load16(res + off) }
-                storeVector(d, activate(x, p), streaming: p.streaming)
+                if let rs = rowStreamer {
+                    rs.store(d, activate(x, p), slot: rr, first: c0 == 0, last: c0 + 32 > p.cols)
+                } else {
+                    storeVector(d, activate(x, p), streaming: false)
+                }
             } else if step == 2 && c0 + 16 < p.cols && p.residual == nil {
                 // Every other column (a stride-2 input gradient's phase): blended into the 32 floats
                 // there, whose other columns belong to the other W phase of the same row (never

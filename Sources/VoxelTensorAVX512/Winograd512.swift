@@ -293,8 +293,37 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
         if hh < nh { storeColumns(job, off, z.lowHalf, nw) }
         if hh < nhB { storeColumns(job, off + job.halfDestination, z.highHalf, nw) }
     } else if hh < nh {
-        storeColumns(job, off, z.lowHalf, min(16, nw))
-        if nw > 16 { storeColumns(job, off + 16, z.highHalf, nw - 16) }
+        if job.streaming && nw == 32 {
+            streamColumns(job, off, z)
+        } else {
+            storeColumns(job, off, z.lowHalf, min(16, nw))
+            if nw > 16 { storeColumns(job, off + 16, z.highHalf, nw - 16) }
+        }
+    }
+}
+
+/// Stores 32 consecutive outputs at output offset `off`, with the residual added and the activation
+/// applied: the whole 64-byte lines among them with streaming stores, the partial lines at either end
+/// (shared with the neighbouring tile vectors, see `storeVector`) with plain ones.
+@inline(__always) func streamColumns(_ job: Winograd512Job, _ off: Int, _ z: SIMD32<Float>) {
+    var lo = z.lowHalf, hi = z.highHalf
+    if let r = job.residual {
+        lo += UnsafeRawPointer(r + off).loadUnaligned(as: SIMD16<Float>.self)
+        hi += UnsafeRawPointer(r + off + 16).loadUnaligned(as: SIMD16<Float>.self)
+    }
+    lo = activate(lo, job); hi = activate(hi, job)
+    let d = job.dst + off
+    let m = (Int(bitPattern: d) >> 2) & 15
+    if m == 0 {
+        vx_stream16(d, lo); vx_stream16(d + 16, hi)
+        return
+    }
+    var row = SIMD32<Float>(lowHalf: lo, highHalf: hi)
+    withUnsafeBytes(of: &row) { raw in
+        let f = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+        for l in 0..<(16 - m) { d[l] = f[l] }
+        vx_stream16(d + 16 - m, UnsafeRawPointer(f + 16 - m).loadUnaligned(as: SIMD16<Float>.self))
+        for l in (32 - m)..<32 { d[l] = f[l] }
     }
 }
 

@@ -42,33 +42,61 @@ import _TestSupport
         #expect(close && w2.bias == w5.bias)
     }
 
-    /// Outputs of 8 MB and more per volume are written with streaming stores: the same values, so the
-    /// same bits as the AVX2 kernel for direct layers (8-channel W-vectorised blocks; the one-channel
-    /// kernel of an input gradient) and the engine's tolerance for a Winograd layer.
-    @Test func streamingStoresGiveTheSameResults() throws {
-        let pad = Padding3(integerLiteral: 1)
-        // Forward 1->8: W-vectorised 8-blocks; 8 x 32x128x128 floats = 16 MB.
-        let x1 = Tensor.random([1, 1, 32, 128, 128], seed: 70), w1 = Tensor.random([8, 1, 3, 3, 3], seed: 71)
-        let b1 = Tensor.random([8], seed: 72)
-        #expect(streamsOutput(bytes: 4 * 8 * 32 * 128 * 128))
-        func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ isa: ConvISA) throws -> Tensor {
-            try PackedConv3D(weight: w, bias: b, stride: 1, padding: pad, dilation: 1, groups: 1,
-                             activation: .relu, isa: isa).forward(x)
+    /// Streaming stores (forced here by `Conv3DEngine.streamingOverride`, whatever the CPU and the
+    /// output's size) move the same values as plain stores: every path must give the same bits both
+    /// ways. Outputs start at every alignment within a 64-byte line (`RowStreamer` streams the whole
+    /// lines of misaligned rows and stores their ends plainly; Winograd streams the whole lines of
+    /// each 32 columns), and nothing outside the output may be written. Layers: forward 1->8
+    /// (W-vectorised 8-blocks, rows of 2.5 vectors), forward 8->8 (Winograd on AVX-512, rows of two
+    /// tile vectors), the input gradient of 4->8 (the one-channel kernel by row blocks, rows of 2.5
+    /// vectors).
+    @Test(arguments: [0, 1, 4, 7, 8, 12, 15])
+    func streamingStoresGiveTheSameResults(misalignment m: Int) throws {
+        func layer(_ cout: Int, _ cin: Int, seed: UInt64) throws -> PackedConv3D {
+            try PackedConv3D(weight: .random([cout, cin, 3, 3, 3], seed: seed), bias: .random([cout], seed: seed + 1),
+                             stride: 1, padding: 1, dilation: 1, groups: 1, activation: .relu)
         }
-        #expect(try forward(x1, w1, b1, .avx2) == forward(x1, w1, b1, .avx512))
-        // Forward 8->8 on the Winograd path (on AVX-512): 8 x 16x128x128 floats = 8 MB.
-        let x2 = Tensor.random([1, 8, 16, 128, 128], seed: 73), w2 = Tensor.random([8, 8, 3, 3, 3], seed: 74)
-        #expect(streamsOutput(bytes: 4 * 8 * 16 * 128 * 128))
-        #expect(convClose(try forward(x2, w2, nil, .avx512), try forward(x2, w2, nil, .avx2), terms: 8 * 27))
-        // Input gradient of 4->8: 4 output channels, the one-channel kernel with row reuse; 4 x
-        // 32x128x128 floats = 8 MB.
-        let w3 = Tensor.random([8, 4, 3, 3, 3], seed: 75), gy = Tensor.random([1, 8, 32, 128, 128], seed: 76)
-        #expect(streamsOutput(bytes: 4 * 4 * 32 * 128 * 128))
-        func gradient(_ isa: ConvISA) throws -> Tensor {
-            try conv3dBackwardInput(gradOutput: gy, weight: w3, inputShape: [1, 4, 32, 128, 128], stride: 1,
-                                    padding: pad, dilation: 1, groups: 1, isa: isa)
+        let cases = [(try layer(8, 1, seed: 71), Tensor.random([1, 1, 5, 7, 40], seed: 70)),
+                     (try layer(8, 8, seed: 74), Tensor.random([1, 8, 4, 6, 64], seed: 73))]
+        for (conv, x) in cases {
+            let geo = try Conv3DGeometry(inputShape: x.shape, weightShape: conv.weightShape, stride: 1, padding: 1,
+                                         dilation: 1, groups: 1)
+            let plain = try Conv3DEngine.$streamingOverride.withValue(false) { try conv.forward(x) }
+            let streamed = try writtenMisaligned(plain.shape, by: m) { y in
+                x.scalars.withUnsafeBufferPointer { conv.convForwardDirect($0.baseAddress!, geo: geo, into: y) }
+            }
+            let same = streamed == plain
+            #expect(same, "\(x.shape): max diff \(maxAbsDifference(streamed.scalars, plain.scalars))")
         }
-        #expect(try gradient(.avx2) == gradient(.avx512))
+        let w = Tensor.random([8, 4, 3, 3, 3], seed: 75), gy = Tensor.random([1, 8, 5, 7, 40], seed: 76)
+        let gradient = try PackedConv3DInputGradient(weight: w, stride: 1, padding: 1)
+        let geo = try Conv3DGeometry(inputShape: [1, 4, 5, 7, 40], weightShape: w.shape, stride: 1, padding: 1,
+                                     dilation: 1, groups: 1)
+        let plain = try Conv3DEngine.$streamingOverride.withValue(false) { try gradient.backward(gy, inputShape: geo.inputShape) }
+        #expect(gradient.runsByRows(inputWidth: 40) == Conv3DEngine.cpuHasAVX512)
+        if gradient.runsByRows(inputWidth: 40) {
+            let streamed = try writtenMisaligned(plain.shape, by: m) { gx in
+                gy.scalars.withUnsafeBufferPointer { gradient.backwardRows($0.baseAddress!, into: gx, geo: geo) }
+            }
+            let same = streamed == plain
+            #expect(same, "max diff \(maxAbsDifference(streamed.scalars, plain.scalars))")
+        }
+    }
+
+    /// What `body` writes, with streaming forced, into a buffer `m` floats past a 64-byte boundary;
+    /// fails the test if it wrote any of the 16 floats before or after it.
+    func writtenMisaligned(_ shape: [Int], by m: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) throws -> Tensor {
+        let count = shape.product, guardFloats = 16
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: 4 * (count + 3 * guardFloats), alignment: 64)
+        defer { raw.deallocate() }
+        let buffer = raw.bindMemory(to: Float.self, capacity: count + 3 * guardFloats)
+        buffer.initialize(repeating: -7.25, count: count + 3 * guardFloats)
+        let y = buffer + guardFloats + m
+        Conv3DEngine.$streamingOverride.withValue(true) { body(y) }
+        let before = (0..<(guardFloats + m)).filter { buffer[$0] != -7.25 }
+        let after = ((guardFloats + m + count)..<(count + 3 * guardFloats)).filter { buffer[$0] != -7.25 }
+        #expect(before.isEmpty && after.isEmpty, "wrote outside the output: \(before.count) floats before, \(after.count) after")
+        return try Tensor(shape: shape, scalars: Array(UnsafeBufferPointer(start: y, count: count)))
     }
 
     @Test func avx512PathIsExercisedWhenAvailable() throws {

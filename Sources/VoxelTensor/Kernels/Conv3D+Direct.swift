@@ -549,5 +549,9 @@ func rowReuse(taps: [Int], shape: Size3?) -> (step: Int, rows: Int, cols: Int)? 
 /// next layer reads them, so those reads are only memory traffic. Measured (Zen 5, 2 cores, each
 /// A/B alternated in one session): 16->16 at 64^3 9.3-9.7 -> 7.8-8.1 ms (slow phase), 7.35 -> 5.8
 /// (fast); a batch of 16 of it 118-158 -> 95-130 ms; the VGG-style model at 64^3 23.0-23.7 ->
-/// 20.3-20.7 ms; ResNet-18 and DenseNet-121 within noise. Results are the same bits either way.
-func streamsOutput(bytes: Int) -> Bool { bytes >= 8 << 20 }
+/// 20.3-20.7 ms; ResNet-18 and DenseNet-121 within noise. Only on CPUs where that holds
+/// (`Conv3DEngine.streamingStores`). Results are the same bits either way.
+/// (`Conv3DEngine.streamingOverride` decides instead where set.)
+func streamsOutput(bytes: Int) -> Bool {
+    Conv3DEngine.streamingOverride ?? (Conv3DEngine.streamingStores && bytes >= 8 << 20)
+}

@@ -27,16 +27,8 @@ public enum Conv3DEngine {
     public static let cpuHasAVX512: Bool = {
         #if arch(x86_64) && os(Linux)
         // Linux lists a feature in /proc/cpuinfo only when the kernel has enabled it (XSAVE of zmm).
-        guard let f = fopen("/proc/cpuinfo", "r") else { return false }
-        defer { fclose(f) }
-        var line = [CChar](repeating: 0, count: 8192)
-        while fgets(&line, Int32(line.count), f) != nil {
-            let s = String(decoding: line.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            guard s.hasPrefix("flags") else { continue }
-            let flags = Set(s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == ":" }).map(String.init))
-            return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "fma", "avx2"].allSatisfy(flags.contains)
-        }
-        return false
+        guard let flags = cpuinfoWords("flags") else { return false }
+        return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "fma", "avx2"].allSatisfy(Set(flags).contains)
         #elseif arch(x86_64) && canImport(Darwin)
         func has(_ name: String) -> Bool {
             var v: Int32 = 0
@@ -50,6 +42,25 @@ public enum Conv3DEngine {
         #endif
     }()
 
+    /// Whether kernels write outputs larger than the caches (`streamsOutput`) with streaming stores.
+    /// Where it was measured to help: AMD (Zen 5: a 16->16 layer at 64^3 9.3-9.7 -> 7.8-8.1 ms). On
+    /// Intel (Xeon, Emerald Rapids, 2 cores of a VM) plain stores were as fast or faster, alternating
+    /// in one session: 1->16 at 64^3 2.60-2.81 against 3.78-4.51 ms streamed, 16->16 14.1-17.2 against
+    /// 14.4-14.8, the 7x7x7 stem 58-66 against 58-73. `VOXPLAIN_STREAM=1` or `0` overrides (for
+    /// comparisons). Results are the same bits either way.
+    public static let streamingStores: Bool = {
+        if let env = getenv("VOXPLAIN_STREAM") { return String(cString: env) != "0" }
+        #if arch(x86_64) && os(Linux)
+        return cpuinfoWords("vendor_id")?.first == "AuthenticAMD"
+        #else
+        return false
+        #endif
+    }()
+
+    /// For tests and comparisons: `true` streams every kernel output whatever its size, `false` none;
+    /// nil (the default) follows `streamingStores` and the size rule of `streamsOutput`.
+    @TaskLocal public static var streamingOverride: Bool?
+
     /// A register-bound FMA loop for measuring peak throughput: 12 independent FMA chains (enough to
     /// cover FMA latency on two pipes), `iterations` times; 8 lanes for `.avx2`, 16 for `.avx512`
     /// (which falls back to 8 lanes when the CPU lacks AVX-512). Returns a value to keep the work alive.
@@ -57,6 +68,21 @@ public enum Conv3DEngine {
         isa == .avx512 && cpuHasAVX512 ? fmaLoop512(iterations) : fmaLoop256(iterations)
     }
 }
+
+#if os(Linux)
+/// The words of the first line of /proc/cpuinfo that starts with `field` (after the colon), or nil.
+func cpuinfoWords(_ field: String) -> [String]? {
+    guard let f = fopen("/proc/cpuinfo", "r") else { return nil }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 8192)
+    while fgets(&line, Int32(line.count), f) != nil {
+        let s = String(decoding: line.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard s.hasPrefix(field), let colon = s.firstIndex(of: ":") else { continue }
+        return s[s.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
+    }
+    return nil
+}
+#endif
 
 @inline(never) func fmaLoop256(_ n: Int) -> Float {
     let b = SIMD8<Float>(repeating: 1e-7), c = SIMD8<Float>(repeating: 0.5)
