@@ -235,21 +235,16 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     (m0 + m1 + m2, m1 - m2 - m3)
 }
 
-/// The even and odd columns as 32 consecutive ones (two permutes once LLVM folds the four unzips).
+/// The even and odd columns as 32 consecutive ones (two permutes, `vx_zip16`).
 @inline(__always) func zipColumns(_ even: SIMD16<Float>, _ odd: SIMD16<Float>) -> SIMD32<Float> {
-    var z = SIMD32<Float>(lowHalf: even, highHalf: odd)
-    // Unzipping 32 lanes 4 times rotates their index bits back to a zip; written out, not as a
-    // loop, so LLVM folds the four into two permutes.
-    z = SIMD32(lowHalf: z.evenHalf, highHalf: z.oddHalf)
-    z = SIMD32(lowHalf: z.evenHalf, highHalf: z.oddHalf)
-    z = SIMD32(lowHalf: z.evenHalf, highHalf: z.oddHalf)
-    z = SIMD32(lowHalf: z.evenHalf, highHalf: z.oddHalf)
+    var z = SIMD32<Float>()
+    withUnsafeMutableBytes(of: &z) { vx_zip16(even, odd, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
     return z
 }
 
 /// Inverse transform of one output channel of one tile vector (`m[pos * mPositionStride]`), then bias, residual,
 /// activation and store of the valid outputs.
-@inline(__always) func outputTransform(_ job: Winograd512Job, m: UnsafePointer<SIMD16<Float>>, co: Int,
+@inline(never) func outputTransform(_ job: Winograd512Job, m: UnsafePointer<SIMD16<Float>>, co: Int,
                                        dstOffset: Int, nd: Int, nh: Int, nw: Int, nhB: Int, split: Bool) {
     // Per plane a: along W then H, giving s[a] = (h'0 w'0, h'0 w'1, h'1 w'0, h'1 w'1).
     var s0 = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
@@ -284,7 +279,7 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 /// Stores one output row of a tile vector (even and odd columns given apart) at plane `dd`, row `hh`
 /// of the tiles, with the residual added and the activation applied. Split vectors store the low 16
 /// columns in their first row of tiles and the high 16 in the second.
-@inline(__always) func storeRow(_ job: Winograd512Job, _ base: Int, _ dd: Int, _ hh: Int, _ nd: Int, _ nh: Int,
+@_transparent func storeRow(_ job: Winograd512Job, _ base: Int, _ dd: Int, _ hh: Int, _ nd: Int, _ nh: Int,
                                 _ nw: Int, _ nhB: Int, _ split: Bool, _ even: SIMD16<Float>, _ odd: SIMD16<Float>) {
     if dd >= nd { return }
     let off = base + dd * job.dstPlaneStride + hh * job.dstRowStride
@@ -329,7 +324,7 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 
 /// Stores the first `n` (<= 16) columns of `v` at output offset `off`, with the residual added and
 /// the activation applied.
-@inline(__always) func storeColumns(_ job: Winograd512Job, _ off: Int, _ v: SIMD16<Float>, _ n: Int) {
+@_transparent func storeColumns(_ job: Winograd512Job, _ off: Int, _ v: SIMD16<Float>, _ n: Int) {
     var v = v
     let d = job.dst + off
     if n == 16 {

@@ -9,7 +9,7 @@ import _TestSupport
     /// (width, begin w, end w, phases): rows long and short enough for the vector split and its
     /// scalar ends, both parities of the begin pad, crops, and 1-3 phases.
     static let rows: [(Int, Int, Int, Int)] = [
-        (32, 1, 1, 2), (33, 1, 2, 2), (64, 1, 1, 2), (67, 2, 0, 2), (70, 0, 3, 2), (40, -1, 1, 2),
+        (32, 1, 1, 2), (33, 1, 2, 2), (64, 1, 1, 2), (67, 2, 0, 2), (70, 0, 3, 2), (40, -1, 1, 2), (96, 3, 2, 2),
         (37, 3, 1, 2), (5, 1, 1, 2), (48, -2, -1, 2), (29, 1, 1, 1), (31, 2, 1, 3), (64, 1, 2, 1),
     ]
 
