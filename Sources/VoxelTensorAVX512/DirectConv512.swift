@@ -199,7 +199,7 @@ struct RowStreamer {
 
 /// The activation with kernel code `code` (0 identity, 1 relu, 2 leaky relu with slope `a`, 3 clip to
 /// `a...b`), shared by the direct and Winograd kernels.
-@inline(__always) func activate(_ x: SIMD16<Float>, code: Int, a: Float, b: Float) -> SIMD16<Float> {
+@_transparent func activate(_ x: SIMD16<Float>, code: Int, a: Float, b: Float) -> SIMD16<Float> {
     switch code {
     case 1: return x.replacing(with: 0, where: x .< 0)
     case 2: return x.replacing(with: x * a, where: x .< 0)
@@ -208,7 +208,7 @@ struct RowStreamer {
     }
 }
 
-@inline(__always) func activate(_ x: SIMD16<Float>, _ p: Direct512Tile) -> SIMD16<Float> {
+@_transparent func activate(_ x: SIMD16<Float>, _ p: Direct512Tile) -> SIMD16<Float> {
     activate(x, code: p.activation, a: p.actA, b: p.actB)
 }
 
@@ -319,6 +319,7 @@ struct RowStreamer {
         var c = 0
         while c < p.cols {
             let s0 = p.rowSrc[ra] &+ c, s1 = p.rowSrc[rb] &+ c, s2 = p.rowSrc[rc] &+ c
+            prefetchNextOutputs(p, r: r, c: c)
             let b0 = SIMD16<Float>(repeating: p.bias[0])
             let b1 = SIMD16<Float>(repeating: p.bias[1])
             let b2 = SIMD16<Float>(repeating: p.bias[2])
@@ -364,6 +365,22 @@ struct RowStreamer {
             c += 16
         }
         r += 3
+    }
+}
+
+/// Prefetches for writing the lines the `runW8` micro-tile after (r, c) will store (the next 16 columns
+/// of rows r...r+2, or the first of the next 3 rows), so that its stores, in an output larger than the
+/// caches, do not wait for their lines while this one computes. A hint: it never changes a result.
+@inline(__always) func prefetchNextOutputs(_ p: Direct512Tile, r: Int, c: Int) {
+    let (nr, nc) = c + 16 < p.cols ? (r, c + 16) : (r + 3, 0)
+    if nr >= p.rows || p.colDstStep != 1 { return }
+    for rr in 0..<min(3, p.rows - nr) {
+        let base = p.dst + (p.rowDst[nr + rr] &+ nc)
+        for k in 0..<min(8, p.validChannels) {
+            let d = base + k &* p.dstChannelStride
+            vx_prefetch_write(d)
+            vx_prefetch_write(d + min(15, p.cols - nc - 1))
+        }
     }
 }
 

@@ -344,6 +344,6 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     return v
 }
 
-@inline(__always) func activate(_ x: SIMD16<Float>, _ job: Winograd512Job) -> SIMD16<Float> {
+@_transparent func activate(_ x: SIMD16<Float>, _ job: Winograd512Job) -> SIMD16<Float> {
     activate(x, code: job.activation, a: job.actA, b: job.actB)
 }

@@ -46,6 +46,13 @@ static inline __attribute__((always_inline)) void vx_prefetch(const void *p) {
     __builtin_prefetch(p, 0, 3);
 }
 
+/// Asks for the cache line holding `p` in a writable state (`prefetchw`): the W-vectorised kernel
+/// fetches the lines its next micro-tile will store while this one computes, so the stores to an
+/// output larger than the caches do not wait for their lines.
+static inline __attribute__((always_inline)) void vx_prefetch_write(const void *p) {
+    __builtin_prefetch(p, 1, 3);
+}
+
 /// Interleaves `even` and `odd` (the even and odd columns of 16 pairs) into the 32 consecutive columns
 /// at `out`. Two `vpermt2ps` on AVX-512 (the stores fold away once inlined into a register result);
 /// Swift's `evenHalf`/`oddHalf` unzips, which the Winograd kernel used before, compiled to a dozen
