@@ -54,6 +54,9 @@ public struct Direct512Tile {
     public var rowStride = 0, tapRowStep = 0, tapRows = 0, tapCols = 0
     /// Store whole vectors along W with streaming stores (outputs larger than the caches).
     public var streaming = false
+    /// Block 8: prefetch for writing the lines the next micro-tile stores (outputs larger than the
+    /// caches, stored plainly).
+    public var prefetchStores = false
     /// Block 1 with row reuse only: memory to prefetch while the tile computes (its driver's next
     /// source plane).
     public var prefetch = PrefetchLines()
@@ -319,7 +322,7 @@ struct RowStreamer {
         var c = 0
         while c < p.cols {
             let s0 = p.rowSrc[ra] &+ c, s1 = p.rowSrc[rb] &+ c, s2 = p.rowSrc[rc] &+ c
-            prefetchNextOutputs(p, r: r, c: c)
+            if p.prefetchStores { prefetchNextOutputs(p, r: r, c: c) }
             let b0 = SIMD16<Float>(repeating: p.bias[0])
             let b1 = SIMD16<Float>(repeating: p.bias[1])
             let b2 = SIMD16<Float>(repeating: p.bias[2])

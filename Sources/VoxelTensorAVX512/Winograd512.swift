@@ -55,6 +55,9 @@ public struct Winograd512Job {
     public var residual: UnsafePointer<Float>?
     /// Store whole vectors with streaming stores (outputs larger than the caches).
     public var streaming = false
+    /// Prefetch for writing each group's output lines before its products (outputs larger than the
+    /// caches, stored plainly).
+    public var prefetchStores = false
 
     public init(src: UnsafePointer<Float>, channelStride: Int, rowStride: Int, planeStride: Int, phaseLength: Int,
                 channels: Int, u: UnsafePointer<Float>, coutPadded: Int, cout: Int, bias: UnsafePointer<Float>,
@@ -112,6 +115,7 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
         for k in 0..<3 {
             inputTransform(job, srcOffset: vec[6 * k], into: v + k, split: split)
         }
+        if job.prefetchStores && !split { prefetchOutputs(job, vec) }
         // Output channels `outputChunk` at a time: for each position all their 8-blocks while its V is in L1.
         let chunk = outputChunk(channels: job.channels, coutPadded: job.coutPadded)
         var cb = 0
@@ -131,6 +135,23 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
             cb += 8 * blocks
         }
         g += 3
+    }
+}
+
+/// Prefetches for writing the output lines a group of three tile vectors (`vec`, 6 ints each) will
+/// store, before its matrix products, so that the stores of its output transform, in an output larger
+/// than the caches, do not wait for their lines. A hint: it never changes a result.
+@inline(__always) func prefetchOutputs(_ job: Winograd512Job, _ vec: UnsafePointer<Int>) {
+    for k in 0..<3 {
+        let e = vec + 6 * k
+        let nw = e[4]
+        if nw == 0 { continue }
+        for co in 0..<job.cout { for dd in 0..<e[2] { for hh in 0..<e[3] {
+            let d = job.dst + (co * job.dstChannelStride + e[1] + dd * job.dstPlaneStride + hh * job.dstRowStride)
+            vx_prefetch_write(d)
+            if nw > 16 { vx_prefetch_write(d + 16) }
+            vx_prefetch_write(d + nw - 1)
+        }}}
     }
 }
 

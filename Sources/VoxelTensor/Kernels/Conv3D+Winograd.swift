@@ -192,7 +192,7 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
     if let bias { for co in 0..<Cout { biasPadded[co] = bias[co] } }
     let (act, actA, actB) = activation.kernelCode
     let vectorsPerRow = (T.w + 15) / 16
-    let streaming = streamsOutput(bytes: 4 * Cout * O.product)
+    let stores = outputStores(bytes: 4 * Cout * O.product)
     let pool = ScratchPool(bytes: 4 * winograd512ScratchFloats(channels: C, coutPadded: wg.coutPadded), count: Parallel.threadCount)
     defer { pool.release() }
     scratch.withUnsafeMutableBufferPointer { sBuf in
@@ -246,7 +246,8 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
                                 vectorCount: 3 * (g1 - g0), split: split, halfSource: 2 * st.row,
                                 halfDestination: 2 * O.w, activation: act, actA: actA, actB: actB,
                                 residual: rn?.base)
-                            job.streaming = streaming
+                            job.streaming = stores.streaming
+                            job.prefetchStores = stores.prefetch
                             winograd512Run(job, scratch: work)
                         }
                     }

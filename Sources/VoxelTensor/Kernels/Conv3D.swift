@@ -182,7 +182,7 @@ public struct PackedConv3D: Sendable {
                               weights: weights, grid: grid, dst: y + n * geo.outChannels * O.product,
                               dstChannelStride: O.product, bias: bias, activation: activation, isa: isa,
                               residual: residual.map { $0 + n * geo.outChannels * O.product }, tapShape: K,
-                              streaming: streamsOutput(bytes: 4 * geo.outChannels * O.product))
+                              stores: outputStores(bytes: 4 * geo.outChannels * O.product))
                     od0 = od1
                 }
             }
