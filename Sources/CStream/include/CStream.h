@@ -1,12 +1,13 @@
 // What the AVX-512 kernels need and Swift cannot express. Non-temporal (streaming) stores: a store
 // that writes whole cache lines to memory without reading them first. A kernel writing an output
 // larger than the caches otherwise reads every line of it from memory before overwriting it (a
-// 16->16 convolution at 64^3 writes 16 MB: a third of its memory traffic was those reads). And
-// software prefetches.
+// 16->16 convolution at 64^3 writes 16 MB: a third of its memory traffic was those reads). Software
+// prefetches, for reading and for writing. And two-source permutes (`vpermt2ps`), which Swift's SIMD
+// `evenHalf`/`oddHalf` do not compile to.
 //
 // Header-only: Swift's clang importer compiles these inline into the calling module, where they become
-// `vmovntps` (VoxelTensorAVX512, built for AVX-512) and `prefetcht0` (there, and in VoxelTensor's
-// padded copy).
+// `vmovntps`, `prefetchw` and `vpermt2ps` (VoxelTensorAVX512, built for AVX-512) and `prefetcht0`
+// (there, and in VoxelTensor's padded copy).
 #ifndef VOXPLAIN_CSTREAM_H
 #define VOXPLAIN_CSTREAM_H
 

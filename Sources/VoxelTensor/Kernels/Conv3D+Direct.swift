@@ -545,15 +545,15 @@ func rowReuse(taps: [Int], shape: Size3?) -> (step: Int, rows: Int, cols: Int)? 
     return (step, k.h, k.w)
 }
 
-/// Whether a kernel writing `bytes` of output per batch item stores it with streaming stores (no read
-/// of each line before it is overwritten): at 8 MB and above, outputs leave the caches before the
-/// next layer reads them, so those reads are only memory traffic. Measured (Zen 5, 2 cores, each
+/// How a kernel writing `bytes` of output per batch item stores it. At 8 MB and above, outputs leave
+/// the caches before the next layer reads them, so the read of each line before it is overwritten is
+/// only memory traffic, which streaming stores avoid. Measured (Zen 5, 2 cores, each
 /// A/B alternated in one session): 16->16 at 64^3 9.3-9.7 -> 7.8-8.1 ms (slow phase), 7.35 -> 5.8
 /// (fast); a batch of 16 of it 118-158 -> 95-130 ms; the VGG-style model at 64^3 23.0-23.7 ->
 /// 20.3-20.7 ms; ResNet-18 and DenseNet-121 within noise. Only on CPUs where that holds
-/// (`Conv3DEngine.streamingStores`). Results are the same bits either way.
-/// (`Conv3DEngine.streamingOverride` decides instead where set.) Elsewhere such outputs are stored
-/// plainly, with their lines prefetched for writing ahead of the stores (`OutputStores.prefetch`).
+/// (`Conv3DEngine.streamingStores`; `Conv3DEngine.streamingOverride` decides instead where set).
+/// Elsewhere such outputs are stored plainly, with their lines prefetched for writing ahead of the
+/// stores (`OutputStores.prefetch`). Results are the same bits either way.
 func outputStores(bytes: Int) -> OutputStores {
     let large = bytes >= 8 << 20
     let streaming = Conv3DEngine.streamingOverride ?? (Conv3DEngine.streamingStores && large)

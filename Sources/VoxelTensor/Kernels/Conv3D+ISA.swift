@@ -42,7 +42,7 @@ public enum Conv3DEngine {
         #endif
     }()
 
-    /// Whether kernels write outputs larger than the caches (`streamsOutput`) with streaming stores.
+    /// Whether kernels write outputs larger than the caches (`outputStores`) with streaming stores.
     /// Where it was measured to help: AMD (Zen 5: a 16->16 layer at 64^3 9.3-9.7 -> 7.8-8.1 ms). On
     /// Intel (Xeon, Emerald Rapids, 2 cores of a VM) plain stores were as fast or faster, alternating
     /// in one session: 1->16 at 64^3 2.60-2.81 against 3.78-4.51 ms streamed, 16->16 14.1-17.2 against
@@ -58,7 +58,7 @@ public enum Conv3DEngine {
     }()
 
     /// For tests and comparisons: `true` streams every kernel output whatever its size, `false` none;
-    /// nil (the default) follows `streamingStores` and the size rule of `streamsOutput`.
+    /// nil (the default) follows `streamingStores` and the size rule of `outputStores`.
     @TaskLocal public static var streamingOverride: Bool?
 
     /// A register-bound FMA loop for measuring peak throughput: 12 independent FMA chains (enough to
