@@ -47,9 +47,14 @@ public enum Conv3DEngine {
     /// Intel (Xeon, Emerald Rapids, 2 cores of a VM) plain stores were as fast or faster, alternating
     /// in one session: 1->16 at 64^3 2.60-2.81 against 3.78-4.51 ms streamed, 16->16 14.1-17.2 against
     /// 14.4-14.8, the 7x7x7 stem 58-66 against 58-73. `VOXPLAIN_STREAM=1` or `0` overrides (for
-    /// comparisons). Results are the same bits either way.
+    /// comparisons; other values are ignored, as `VOXPLAIN_ISA`'s are). Results are the same bits
+    /// either way.
     public static let streamingStores: Bool = {
-        if let env = getenv("VOXPLAIN_STREAM") { return String(cString: env) != "0" }
+        switch getenv("VOXPLAIN_STREAM").map({ String(cString: $0) }) {
+        case "1": return true
+        case "0": return false
+        default: break
+        }
         #if arch(x86_64) && os(Linux)
         return cpuinfoWords("vendor_id")?.first == "AuthenticAMD"
         #else
