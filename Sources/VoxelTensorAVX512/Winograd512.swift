@@ -322,12 +322,7 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 /// applied: the whole 64-byte lines among them with streaming stores, the partial lines at either end
 /// (shared with the neighbouring tile vectors, see `storeVector`) with plain ones.
 @inline(__always) func streamColumns(_ job: Winograd512Job, _ off: Int, _ z: SIMD32<Float>) {
-    var lo = z.lowHalf, hi = z.highHalf
-    if let r = job.residual {
-        lo += UnsafeRawPointer(r + off).loadUnaligned(as: SIMD16<Float>.self)
-        hi += UnsafeRawPointer(r + off + 16).loadUnaligned(as: SIMD16<Float>.self)
-    }
-    lo = activate(lo, job); hi = activate(hi, job)
+    let lo = finished(job, off, z.lowHalf), hi = finished(job, off + 16, z.highHalf)
     let d = job.dst + off
     let m = (Int(bitPattern: d) >> 2) & 15
     if m == 0 {
@@ -349,13 +344,20 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     var v = v
     let d = job.dst + off
     if n == 16 {
-        if let r = job.residual { v += UnsafeRawPointer(r + off).loadUnaligned(as: SIMD16<Float>.self) }
-        storeVector(d, activate(v, job), streaming: job.streaming)
+        storeVector(d, finished(job, off, v), streaming: job.streaming)
     } else {
         if let r = job.residual { v += partialLoad(r + off, n) }
         v = activate(v, job)
         for l in 0..<n { d[l] = v[l] }
     }
+}
+
+/// 16 whole output columns at output offset `off` as they are stored: the residual added, the
+/// activation applied.
+@_transparent func finished(_ job: Winograd512Job, _ off: Int, _ v: SIMD16<Float>) -> SIMD16<Float> {
+    var v = v
+    if let r = job.residual { v += UnsafeRawPointer(r + off).loadUnaligned(as: SIMD16<Float>.self) }
+    return activate(v, job)
 }
 
 /// The first `n` (<= 16) floats at `p`, zeros after.

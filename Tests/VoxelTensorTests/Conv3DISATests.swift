@@ -43,8 +43,9 @@ import _TestSupport
     }
 
     /// Streaming stores (forced here by `Conv3DEngine.streamingOverride`, whatever the CPU and the
-    /// output's size) move the same values as plain stores: every path must give the same bits both
-    /// ways. Outputs start at every alignment within a 64-byte line (`RowStreamer` streams the whole
+    /// output's size) move the same values as plain stores with their lines prefetched (the
+    /// override's `false`) and as plain stores alone (these outputs are small): every path must give
+    /// the same bits all three ways. Outputs start at every alignment within a 64-byte line (`RowStreamer` streams the whole
     /// lines of misaligned rows and stores their ends plainly; Winograd streams the whole lines of
     /// each 32 columns), and nothing outside the output may be written. Layers: forward 1->8
     /// (W-vectorised 8-blocks, rows of 2.5 vectors), forward 8->8 (Winograd on AVX-512, rows of two
@@ -61,7 +62,10 @@ import _TestSupport
         for (conv, x) in cases {
             let geo = try Conv3DGeometry(inputShape: x.shape, weightShape: conv.weightShape, stride: 1, padding: 1,
                                          dilation: 1, groups: 1)
-            let plain = try Conv3DEngine.$streamingOverride.withValue(false) { try conv.forward(x) }
+            let plain = try conv.forward(x)
+            let prefetched = try Conv3DEngine.$streamingOverride.withValue(false) { try conv.forward(x) }
+            let prefetchSame = prefetched == plain
+            #expect(prefetchSame, "\(x.shape): prefetched stores differ")
             let streamed = try writtenMisaligned(plain.shape, by: m) { y in
                 x.scalars.withUnsafeBufferPointer { conv.convForwardDirect($0.baseAddress!, geo: geo, into: y) }
             }
@@ -72,7 +76,12 @@ import _TestSupport
         let gradient = try PackedConv3DInputGradient(weight: w, stride: 1, padding: 1)
         let geo = try Conv3DGeometry(inputShape: [1, 4, 5, 7, 40], weightShape: w.shape, stride: 1, padding: 1,
                                      dilation: 1, groups: 1)
-        let plain = try Conv3DEngine.$streamingOverride.withValue(false) { try gradient.backward(gy, inputShape: geo.inputShape) }
+        let plain = try gradient.backward(gy, inputShape: geo.inputShape)
+        let prefetched = try Conv3DEngine.$streamingOverride.withValue(false) {
+            try gradient.backward(gy, inputShape: geo.inputShape)
+        }
+        let prefetchSame = prefetched == plain
+        #expect(prefetchSame, "input gradient: prefetched stores differ")
         #expect(gradient.runsByRows(inputWidth: 40) == Conv3DEngine.cpuHasAVX512)
         if gradient.runsByRows(inputWidth: 40) {
             let streamed = try writtenMisaligned(plain.shape, by: m) { gx in

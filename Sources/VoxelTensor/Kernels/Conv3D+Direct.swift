@@ -555,7 +555,8 @@ func rowReuse(taps: [Int], shape: Size3?) -> (step: Int, rows: Int, cols: Int)? 
 /// Elsewhere such outputs are stored plainly, with their lines prefetched for writing ahead of the
 /// stores (`OutputStores.prefetch`). Results are the same bits either way.
 func outputStores(bytes: Int) -> OutputStores {
-    let large = bytes >= 8 << 20
+    // An override treats every output as large: streamed, or stored plainly with its lines prefetched.
+    let large = Conv3DEngine.streamingOverride != nil || bytes >= 8 << 20
     let streaming = Conv3DEngine.streamingOverride ?? (Conv3DEngine.streamingStores && large)
     return OutputStores(streaming: streaming, prefetch: large && !streaming)
 }

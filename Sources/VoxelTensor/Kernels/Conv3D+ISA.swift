@@ -62,8 +62,9 @@ public enum Conv3DEngine {
         #endif
     }()
 
-    /// For tests and comparisons: `true` streams every kernel output whatever its size, `false` none;
-    /// nil (the default) follows `streamingStores` and the size rule of `outputStores`.
+    /// For tests and comparisons: `true` streams every kernel output whatever its size, `false` stores
+    /// every one plainly with its lines prefetched for writing; nil (the default) follows
+    /// `streamingStores` and the size rule of `outputStores`.
     @TaskLocal public static var streamingOverride: Bool?
 
     /// A register-bound FMA loop for measuring peak throughput: 12 independent FMA chains (enough to
