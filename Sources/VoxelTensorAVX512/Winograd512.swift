@@ -58,6 +58,13 @@ public struct Winograd512Job {
     /// Prefetch for writing each group's output lines before its products (outputs larger than the
     /// caches, stored plainly).
     public var prefetchStores = false
+    /// Input channels per block of V, or 0 for `winogradBlocking`'s choice (tests force small blocks).
+    public var channelBlock = 0
+
+    /// `winogradBlocking` for this job.
+    @inline(__always) var blocking: (kc: Int, cc: Int) {
+        winogradBlocking(channels: channels, coutPadded: coutPadded, channelBlock: channelBlock)
+    }
 
     public init(src: UnsafePointer<Float>, channelStride: Int, rowStride: Int, planeStride: Int, phaseLength: Int,
                 channels: Int, u: UnsafePointer<Float>, coutPadded: Int, cout: Int, bias: UnsafePointer<Float>,
@@ -74,9 +81,10 @@ public struct Winograd512Job {
     }
 }
 
-/// Floats of scratch `winograd512Run` needs for `channels` input channels.
-public func winograd512ScratchFloats(channels: Int, coutPadded: Int) -> Int {
-    16 * 64 * (vPositionStride(channels) + 3 * outputChunk(channels: channels, coutPadded: coutPadded) + 1)
+/// Floats of scratch `winograd512Run` needs for `channels` input channels (`channelBlock` as the job's).
+public func winograd512ScratchFloats(channels: Int, coutPadded: Int, channelBlock: Int = 0) -> Int {
+    let (kc, cc) = winogradBlocking(channels: channels, coutPadded: coutPadded, channelBlock: channelBlock)
+    return 16 * 64 * (vPositionStride(kc) + 3 * cc + 1)
 }
 
 /// Vectors between consecutive positions of V (`[pos][ci][3]`) and M (`[pos][co][3]`): odd, so the 64
@@ -84,15 +92,25 @@ public func winograd512ScratchFloats(channels: Int, coutPadded: Int) -> Int {
 /// transform's 64 stores per channel hit 4 sets: a 16->16 layer at 64^3 took 7.7 ms, against 6.6.)
 @inline(__always) func vPositionStride(_ channels: Int) -> Int { 3 * channels | 1 }
 @inline(__always) func mPositionStride(_ job: Winograd512Job) -> Int {
-    3 * outputChunk(channels: job.channels, coutPadded: job.coutPadded) | 1
+    3 * job.blocking.cc | 1
 }
 
-/// Output channels per pass over a group's 64 positions: 16 while V (12 KB per input channel) fits
-/// L2 comfortably, else all of them, so a large V is read once. Two 256->256 layers at 16^3: 43-45 ms
-/// in passes of 16 (V, 3 MB, read 16 times), 33-35 in one pass; 32->32 at 32^3: 2.22 against
-/// 2.27-2.40 ms (the larger M no longer fits L2 with V).
-@inline(__always) func outputChunk(channels: Int, coutPadded: Int) -> Int {
-    channels * 12 << 10 > 1 << 20 ? coutPadded : min(16, coutPadded)
+/// How a group of three tile vectors splits its work: `kc` input channels per block of V (12 KB per
+/// channel), `cc` output channels per pass over the 64 positions (M, 12 KB per channel).
+///
+/// While all of V fits L2 comfortably (at most 85 channels), V is one block and the output channels
+/// go 16 at a time, each pass reading V again (32->32 at 32^3: 2.22 against 2.27-2.40 ms in one
+/// pass, whose larger M no longer fit L2 with V). Past that, every output channel goes in one pass
+/// (two 256->256 layers at 16^3: 43-45 ms in passes of 16, 33-35 in one), and V comes in blocks of
+/// 64 channels, each transformed and then multiplied into M, so the whole V (1.5 MB at 128 channels)
+/// never has to stay in L2 beside M and the weights. Blocks measured on the Xeon, alternating
+/// builds: DenseNet-121's 128->32 at 24^3 10.6-12.3 -> 8.2-10.1 ms; blocks of 16-64 within noise.
+/// Between blocks each accumulator goes to M and back, which changes no bit: every output sums the
+/// channels in the same order with the same FMAs. `channelBlock` > 0 sets `kc` (tests).
+@inline(__always) func winogradBlocking(channels: Int, coutPadded: Int, channelBlock: Int) -> (kc: Int, cc: Int) {
+    if channelBlock > 0 { return (min(channelBlock, channels), coutPadded) }
+    if channels * 12 << 10 <= 1 << 20 { return (channels, min(16, coutPadded)) }
+    return (min(64, channels), coutPadded)
 }
 
 /// Runs a job with `scratch` (at least `winograd512ScratchFloats(channels:coutPadded:)` floats, 64-byte aligned).
@@ -101,7 +119,7 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     let raw = UnsafeMutableRawPointer(scratch)
     // V[pos][ci][3] and M[pos][co][3], SIMD16 each (positions `vPositionStride`, `mPositionStride` apart).
     let v = raw.assumingMemoryBound(to: SIMD16<Float>.self)
-    let m = v + 64 * vPositionStride(job.channels)
+    let m = v + 64 * vPositionStride(job.blocking.kc)
     if job.split { runGroups(job, v: v, m: m, split: true) } else { runGroups(job, v: v, m: m, split: false) }
     if job.streaming { vx_store_fence() }
 }
@@ -109,21 +127,36 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 /// The groups of three tile vectors of a job (`split` a constant after inlining).
 @inline(__always) func runGroups(_ job: Winograd512Job, v: UnsafeMutablePointer<SIMD16<Float>>,
                                  m: UnsafeMutablePointer<SIMD16<Float>>, split: Bool) {
+    let (kc, chunk) = job.blocking
+    let C = job.channels, oneBlock = kc >= C, vs = vPositionStride(kc)
     var g = 0
     while g < job.vectorCount {
         let vec = job.vectors + 6 * g
-        for k in 0..<3 {
-            inputTransform(job, srcOffset: vec[6 * k], into: v + k, split: split)
+        if oneBlock {
+            for k in 0..<3 { inputTransform(job, srcOffset: vec[6 * k], channels: 0..<C, into: v + k, split: split) }
         }
         if job.prefetchStores && !split { prefetchOutputs(job, vec) }
-        // Output channels `outputChunk` at a time: for each position all their 8-blocks while its V is in L1.
-        let chunk = outputChunk(channels: job.channels, coutPadded: job.coutPadded)
+        // Output channels `chunk` at a time; input channels `kc` at a time: for each position all the
+        // chunk's 8-blocks while its V is in L1.
         var cb = 0
         while cb < job.coutPadded {
             let blocks = min(chunk, job.coutPadded - cb) / 8
-            for pos in 0..<64 { for b in 0..<blocks {
-                product(job, v: UnsafePointer(v), pos: pos, cb: cb + 8 * b, into: m + 24 * b)
-            }}
+            var c0 = 0
+            while c0 < C {
+                let ci = c0..<min(C, c0 + kc)
+                if !oneBlock {
+                    for k in 0..<3 { inputTransform(job, srcOffset: vec[6 * k], channels: ci, into: v + k, split: split) }
+                }
+                // `accumulate` a constant in each copy of the loop.
+                @inline(__always) func multiply(accumulate: Bool) {
+                    for pos in 0..<64 { for b in 0..<blocks {
+                        product(job, v: UnsafePointer(v), vStride: vs, pos: pos, cb: cb + 8 * b, channels: ci,
+                                into: m + 24 * b, accumulate: accumulate)
+                    }}
+                }
+                if c0 == 0 { multiply(accumulate: false) } else { multiply(accumulate: true) }
+                c0 = ci.upperBound
+            }
             for j in 0..<min(8 * blocks, job.cout - cb) {
                 for k in 0..<3 {
                     let e = vec + 6 * k
@@ -161,21 +194,22 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
 }
 
-/// Transforms the 4x4x4 patches of one tile vector for every input channel into
-/// `out[pos * vPositionStride + 3 * ci]` (`out` points at the vector's slot of the group).
-@inline(__always) func inputTransform(_ job: Winograd512Job, srcOffset: Int, into out: UnsafeMutablePointer<SIMD16<Float>>,
-                                      split: Bool) {
+/// Transforms the 4x4x4 patches of one tile vector for the input channels `channels` (a block of
+/// at most `kc`) into `out[pos * vPositionStride(kc) + 3 * (ci - channels.lowerBound)]` (`out` points
+/// at the vector's slot of the group).
+@inline(__always) func inputTransform(_ job: Winograd512Job, srcOffset: Int, channels: Range<Int>,
+                                      into out: UnsafeMutablePointer<SIMD16<Float>>, split: Bool) {
     let L = job.phaseLength, ps = job.planeStride, rs = job.rowStride, half = job.halfSource
-    let posStride = vPositionStride(job.channels)
+    let posStride = vPositionStride(job.blocking.kc)
     // 16 tiles: one load, or two loads of 8 (split vectors).
     @inline(__always) func tiles(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
         split ? SIMD16(lowHalf: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self),
                        highHalf: UnsafeRawPointer(p + half).loadUnaligned(as: SIMD8<Float>.self))
               : UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
     }
-    for ci in 0..<job.channels {
+    for ci in channels {
         let s = job.src + srcOffset + ci * job.channelStride
-        let o = out + ci * 3
+        let o = out + (ci - channels.lowerBound) * 3
         // Patch columns 0-3 are even[t], odd[t], even[t+1], odd[t+1]; column c' of B^T d along W
         // takes two of them (offsets first, second and whether they add).
         for c in 0..<4 {
@@ -211,17 +245,26 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     }
 }
 
-/// For output channels `cb..<cb+8` at one position: `m[pos * mPositionStride + 3 * j + k] = sum_ci v[pos][ci][k] * u[pos][ci][cb + j]`.
-@inline(__always) func product(_ job: Winograd512Job, v: UnsafePointer<SIMD16<Float>>, pos: Int, cb: Int,
-                               into m: UnsafeMutablePointer<SIMD16<Float>>) {
+/// For output channels `cb..<cb+8` at one position, over the input channels `channels` (V's block,
+/// positions `vStride` vectors apart): `m[pos * mPositionStride + 3 * j + k] = sum_ci v[pos][ci][k] *
+/// u[pos][ci][cb + j]`, added to what `m` holds when `accumulate` (the sum of the earlier blocks).
+@inline(__always) func product(_ job: Winograd512Job, v: UnsafePointer<SIMD16<Float>>, vStride: Int, pos: Int, cb: Int,
+                               channels: Range<Int>, into m: UnsafeMutablePointer<SIMD16<Float>>, accumulate: Bool) {
     let C = job.channels, cp = job.coutPadded
+    let o = m + pos * mPositionStride(job)
     do {
         var a00 = SIMD16<Float>(), a01 = a00, a02 = a00, a03 = a00, a04 = a00, a05 = a00, a06 = a00, a07 = a00
         var a10 = a00, a11 = a00, a12 = a00, a13 = a00, a14 = a00, a15 = a00, a16 = a00, a17 = a00
         var a20 = a00, a21 = a00, a22 = a00, a23 = a00, a24 = a00, a25 = a00, a26 = a00, a27 = a00
-        var vp = v + pos * vPositionStride(C)
-        var up = job.u + pos * C * cp + cb
-        for _ in 0..<C {
+        if accumulate {
+            a00 = o[0]; a10 = o[1]; a20 = o[2]; a01 = o[3]; a11 = o[4]; a21 = o[5]
+            a02 = o[6]; a12 = o[7]; a22 = o[8]; a03 = o[9]; a13 = o[10]; a23 = o[11]
+            a04 = o[12]; a14 = o[13]; a24 = o[14]; a05 = o[15]; a15 = o[16]; a25 = o[17]
+            a06 = o[18]; a16 = o[19]; a26 = o[20]; a07 = o[21]; a17 = o[22]; a27 = o[23]
+        }
+        var vp = v + pos * vStride
+        var up = job.u + (pos * C + channels.lowerBound) * cp + cb
+        for _ in channels {
             let x0 = vp[0], x1 = vp[1], x2 = vp[2]
             let w0 = SIMD16<Float>(repeating: up[0])
             a00 = a00.addingProduct(x0, w0); a10 = a10.addingProduct(x1, w0); a20 = a20.addingProduct(x2, w0)
@@ -242,7 +285,6 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
             vp += 3
             up += cp
         }
-        let o = m + pos * mPositionStride(job)
         o[0] = a00; o[1] = a10; o[2] = a20; o[3] = a01; o[4] = a11; o[5] = a21
         o[6] = a02; o[7] = a12; o[8] = a22; o[9] = a03; o[10] = a13; o[11] = a23
         o[12] = a04; o[13] = a14; o[14] = a24; o[15] = a05; o[16] = a15; o[17] = a25

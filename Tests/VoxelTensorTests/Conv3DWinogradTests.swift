@@ -18,9 +18,11 @@ import _TestSupport
                  padding: [0, 1, 2, 2, 0, 1], activation: .clip(min: -0.5, max: 0.5)),
         ConvCase(name: "batch 2 W66", batch: 2, cin: 9, cout: 24, size: Size3(3, 4, 66), kernel: 3, padding: 1),
         ConvCase(name: "wide 40->33 W25", cin: 40, cout: 33, size: Size3(4, 3, 25), kernel: 3, padding: 1),
-        // Over 85 input channels all output channels run in one pass over the positions.
+        // Over 85 input channels all output channels run in one pass over the positions, and the
+        // transformed input comes in blocks of 64 channels (here 64 + 32 and 64 + 36).
         ConvCase(name: "96->40 W26 one pass", cin: 96, cout: 40, size: Size3(3, 4, 26), kernel: 3, padding: 1,
                  activation: .relu),
+        ConvCase(name: "100->20 W24 channel blocks", cin: 100, cout: 20, size: Size3(4, 3, 24), kernel: 3, padding: 1),
         // Rows of 9-16 columns: split vectors, two rows of tiles each (odd counts of tile rows too).
         ConvCase(name: "split 16->16 W16 9 rows", cin: 16, cout: 16, size: Size3(4, 9, 16), kernel: 3, padding: 1,
                  activation: .relu),
@@ -61,6 +63,30 @@ import _TestSupport
         let ref = try conv3dBackwardInputReference(gradOutput: gy, weight: w, inputShape: x.shape, padding: c.padding)
         #expect(convClose(gx, ref, terms: c.cout * 27), "max diff \(maxAbsDifference(gx.scalars, ref.scalars))")
         for chunk in [1, 2, 3] { #expect(try grad.backward(gy, inputShape: x.shape, depthChunk: chunk) == gx) }
+    }
+
+    /// The transformed input in blocks of any number of input channels (accumulators stored between
+    /// blocks and loaded back): the same bits as one block, forward (with a residual) and for the
+    /// input gradient, which runs the same kernel.
+    @Test(arguments: [cases[0], cases[1], cases[5], cases[8], cases[9]])
+    func channelBlocksGiveTheSameBits(_ c: ConvCase) throws {
+        let (x, w, b) = c.inputs(seed: 95)
+        let conv = try PackedConv3D(weight: w, bias: b, stride: c.stride, padding: c.padding, activation: c.activation)
+        let grad = try PackedConv3DInputGradient(weight: w, stride: 1, padding: c.padding)
+        let r = Tensor.random(try conv.forward(x).shape, seed: 96)
+        let whole = try Conv3DEngine.$winogradChannelBlock.withValue(c.cin) { try conv.forward(x, residual: r) }
+        let gy = Tensor.random(whole.shape, seed: 97)
+        let gxWhole = try Conv3DEngine.$winogradChannelBlock.withValue(c.cout) { try grad.backward(gy, inputShape: x.shape) }
+        for block in [1, 3, 7] {
+            let y = try Conv3DEngine.$winogradChannelBlock.withValue(block) { try conv.forward(x, residual: r) }
+            let gx = try Conv3DEngine.$winogradChannelBlock.withValue(block) { try grad.backward(gy, inputShape: x.shape) }
+            // Compared as Bools, so a failure prints the difference, not two whole tensors.
+            let same = y == whole, sameGradient = gx == gxWhole
+            #expect(same, "\(c.name): blocks of \(block), max diff \(maxAbsDifference(y.scalars, whole.scalars))")
+            #expect(sameGradient, "\(c.name): input gradient in blocks of \(block), max diff \(maxAbsDifference(gx.scalars, gxWhole.scalars))")
+        }
+        let sameByDefault = try conv.forward(x, residual: r) == whole
+        #expect(sameByDefault, "\(c.name): the default blocks")
     }
 
     /// A box of the output starting at even coordinates, recomputed from the input it reads with the

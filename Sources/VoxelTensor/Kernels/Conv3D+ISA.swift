@@ -67,6 +67,11 @@ public enum Conv3DEngine {
     /// `streamingStores` and the size rule of `outputStores`.
     @TaskLocal public static var streamingOverride: Bool?
 
+    /// For tests: input channels per block of the Winograd kernel's transformed input (nil, the
+    /// default: `winogradBlocking`'s rule, blocks only past 85 channels). Results are the same bits
+    /// for any block.
+    @TaskLocal public static var winogradChannelBlock: Int?
+
     /// A register-bound FMA loop for measuring peak throughput: 12 independent FMA chains (enough to
     /// cover FMA latency on two pipes), `iterations` times; 8 lanes for `.avx2`, 16 for `.avx512`
     /// (which falls back to 8 lanes when the CPU lacks AVX-512). Returns a value to keep the work alive.

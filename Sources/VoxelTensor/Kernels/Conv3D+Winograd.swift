@@ -193,7 +193,9 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
     let (act, actA, actB) = activation.kernelCode
     let vectorsPerRow = (T.w + 15) / 16
     let stores = outputStores(bytes: 4 * Cout * O.product)
-    let pool = ScratchPool(bytes: 4 * winograd512ScratchFloats(channels: C, coutPadded: wg.coutPadded), count: Parallel.threadCount)
+    let channelBlock = Conv3DEngine.winogradChannelBlock ?? 0
+    let pool = ScratchPool(bytes: 4 * winograd512ScratchFloats(channels: C, coutPadded: wg.coutPadded, channelBlock: channelBlock),
+                           count: Parallel.threadCount)
     defer { pool.release() }
     scratch.withUnsafeMutableBufferPointer { sBuf in
         for n in 0..<geo.batch {
@@ -248,6 +250,7 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
                                 residual: rn?.base)
                             job.streaming = stores.streaming
                             job.prefetchStores = stores.prefetch
+                            job.channelBlock = channelBlock
                             winograd512Run(job, scratch: work)
                         }
                     }
