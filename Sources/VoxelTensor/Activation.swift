@@ -27,6 +27,29 @@ public enum Activation: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// `d[i] = apply(s[i])` for `count` values: one loop per case, so each vectorises (`apply` inside
+    /// the loop kept its switch per value).
+    @inlinable public func apply(_ s: UnsafePointer<Float>, into d: UnsafeMutablePointer<Float>, count n: Int) {
+        switch self {
+        case .identity: for i in 0..<n { d[i] = s[i] }
+        case .relu: for i in 0..<n { let x = s[i]; d[i] = x < 0 ? 0 : x }
+        case .leakyRelu(let a): for i in 0..<n { let x = s[i]; d[i] = x >= 0 ? x : a * x }
+        case .clip(let lo, let hi): for i in 0..<n { d[i] = Swift.min(Swift.max(s[i], lo), hi) }
+        }
+    }
+
+    /// `d[i] = apply(s[i] * a + b)` (a product, then a sum: no fused multiply-add) for `count` values,
+    /// one loop per case (a batch norm and its activation in one pass).
+    @inlinable public func applyAffine(_ s: UnsafePointer<Float>, into d: UnsafeMutablePointer<Float>, count n: Int,
+                                       a: Float, b: Float) {
+        switch self {
+        case .identity: for i in 0..<n { d[i] = s[i] * a + b }
+        case .relu: for i in 0..<n { let x = s[i] * a + b; d[i] = x < 0 ? 0 : x }
+        case .leakyRelu(let k): for i in 0..<n { let x = s[i] * a + b; d[i] = x >= 0 ? x : k * x }
+        case .clip(let lo, let hi): for i in 0..<n { d[i] = Swift.min(Swift.max(s[i] * a + b, lo), hi) }
+        }
+    }
+
     public var description: String {
         switch self {
         case .identity: return "identity"

@@ -20,6 +20,26 @@ import _TestSupport
         }
     }
 
+    /// The activation in the same pass: each kind against `Activation.apply` of the plain batch norm,
+    /// bit for bit, NaN and infinities included.
+    @Test(arguments: [Activation.relu, .leakyRelu(alpha: 0.1), .clip(min: -0.5, max: 0.7), .identity])
+    func activationInTheSamePass(_ activation: Activation) throws {
+        var v = Tensor.random([1, 3, 5, 7, 9], seed: 47)
+        v.scalars[3] = .nan; v.scalars[400] = .infinity; v.scalars[500] = -.infinity; v.scalars[900] = -0.0
+        let plain = try batchNorm(v, mean: mean, variance: variance, scale: scale, shift: shift, epsilon: 1e-3)
+        let y = try batchNorm(v, mean: mean, variance: variance, scale: scale, shift: shift, epsilon: 1e-3,
+                              activation: activation)
+        for i in 0..<v.count {
+            let e = activation.apply(plain.scalars[i])
+            #expect(y.scalars[i].bitPattern == e.bitPattern || (y.scalars[i].isNaN && e.isNaN), "\(activation) at \(i)")
+        }
+        #expect(y.scalars[3].isNaN)
+        let act = activate(plain, activation)
+        for i in 0..<v.count {
+            #expect(act.scalars[i].bitPattern == y.scalars[i].bitPattern || (act.scalars[i].isNaN && y.scalars[i].isNaN))
+        }
+    }
+
     @Test func backwardMatchesFiniteDifferences() throws {
         let g = Tensor.random(x.shape, seed: 46)
         let b = try batchNormBackward(gradOutput: g, input: x, mean: mean, variance: variance, scale: scale, epsilon: 1e-3)

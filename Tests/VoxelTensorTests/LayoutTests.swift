@@ -3,6 +3,35 @@ import VoxelTensor
 import _TestSupport
 
 @Suite struct LayoutTests {
+    /// Channels of one volume, as DenseNet concatenates them: blocks of 12,000-36,000 and 100,000 floats,
+    /// copied in pieces on every core (uneven last pieces), and split back, element by element.
+    @Test func concatAndSplitOfLargeBlocks() throws {
+        let parts = [Tensor.random([1, 1, 10, 30, 40], seed: 75), Tensor.random([1, 3, 10, 30, 40], seed: 76),
+                     Tensor.random([1, 2, 1, 3, 2], seed: 77), Tensor.random([1, 25, 10, 20, 20], seed: 78)]
+        let flat = try parts.map { try reshape($0, [1, -1]) }
+        let y = try concat(flat, axis: 1)
+        // Compared as Bools, so a failure does not print the arrays.
+        let joined = y.scalars == parts.flatMap { $0.scalars }
+        #expect(joined)
+        let back = try split(y, sizes: parts.map { $0.count }, axis: 1)
+        for (i, (b, p)) in zip(back, parts).enumerated() {
+            let same = b.scalars == p.scalars
+            #expect(same, "piece \(i)")
+        }
+        // Two volumes: each piece of each volume lands in its place.
+        let a = Tensor.random([2, 5, 10, 30, 40], seed: 79), c = Tensor.random([2, 2, 10, 30, 40], seed: 80)
+        let ac = try concat([a, c], axis: 1)
+        let v = 10 * 30 * 40
+        for n in 0..<2 {
+            let first = ac.scalars[(n * 7 * v)..<((n * 7 + 5) * v)].elementsEqual(a.scalars[(n * 5 * v)..<((n + 1) * 5 * v)])
+            let second = ac.scalars[((n * 7 + 5) * v)..<((n + 1) * 7 * v)].elementsEqual(c.scalars[(n * 2 * v)..<((n + 1) * 2 * v)])
+            #expect(first && second, "volume \(n)")
+        }
+        let parts2 = try split(ac, sizes: [5, 2], axis: 1)
+        let splitBack = parts2[0] == a && parts2[1] == c
+        #expect(splitBack)
+    }
+
     @Test(arguments: [0, 1, 2, -1])
     func concatAndSplitRoundTrip(axis: Int) throws {
         let shapes: [[Int]] = (0..<3).map { i in

@@ -161,7 +161,7 @@ public func clipBackward(gradOutput: Tensor, input: Tensor, min lo: Float = -.in
 /// - Parameter x: any shape. - Returns: shape `x.shape`.
 public func activate(_ x: Tensor, _ activation: Activation) -> Tensor {
     if activation == .identity { return x }
-    return mapElements(x) { s, d, n in for i in 0..<n { d[i] = activation.apply(s[i]) } }
+    return mapElements(x) { s, d, n in activation.apply(s, into: d, count: n) }
 }
 
 /// Backward of `activate` given the op's input.

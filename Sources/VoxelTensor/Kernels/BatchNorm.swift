@@ -41,13 +41,8 @@ public func batchNorm(_ x: Tensor, mean: Tensor, variance: Tensor, scale: Tensor
         x.withShared { src in
             Parallel.forRanges(planes, grain: max(1, elementwiseGrain / max(1, plane))) { range in
                 for p in range {
-                    let c = p % channels, ac = a[c], bc = b[c]
-                    let s = src + p * plane, d = o + p * plane
-                    if activation == .identity {
-                        for i in 0..<plane { d[i] = s[i] * ac + bc }
-                    } else {
-                        for i in 0..<plane { d[i] = activation.apply(s[i] * ac + bc) }
-                    }
+                    let c = p % channels
+                    activation.applyAffine(src + p * plane, into: o + p * plane, count: plane, a: a[c], b: b[c])
                 }
             }
         }

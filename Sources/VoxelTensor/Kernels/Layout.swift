@@ -29,16 +29,27 @@ public func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor {
         var column = 0
         for t in tensors {
             let block = t.shape[a] * inner
-            let col = column
             t.withShared { src in
-                Parallel.forRanges(outer, grain: max(1, elementwiseGrain / max(1, block))) { r in
-                    for i in r {
-                        let s = src + i * block, d = o + (i * outRow + col)
-                        for j in 0..<block { d[j] = s[j] }
-                    }
-                }
+                copyBlocks(count: outer, length: block, from: src, stride: block,
+                           to: o + column, stride: outRow)
             }
             column += block
+        }
+    }
+}
+
+/// Copies `count` blocks of `length` floats, block i from `src + i * srcStride` to `dst + i * dstStride`,
+/// in parallel pieces of about `elementwiseGrain` floats, so that one large block (a concatenation
+/// along channels of one volume) is copied on every core too.
+func copyBlocks(count: Int, length: Int, from src: SharedConstPointer<Float>, stride srcStride: Int,
+                to dst: UnsafeMutablePointer<Float>, stride dstStride: Int) {
+    let d = SharedPointer(dst)
+    let pieces = max(1, length / elementwiseGrain)
+    let piece = (length + pieces - 1) / pieces
+    Parallel.forRanges(count * pieces, grain: max(1, pieces == 1 ? elementwiseGrain / max(1, length) : 1)) { r in
+        for k in r {
+            let i = k / pieces, lo = (k % pieces) * piece, n = min(length, lo + piece) - lo
+            if n > 0 { (d.base + (i * dstStride + lo)).update(from: src.base + (i * srcStride + lo), count: n) }
         }
     }
 }
@@ -65,12 +76,8 @@ public func split(_ x: Tensor, sizes: [Int], axis: Int) throws -> [Tensor] {
         pieces.append(Tensor(shape: shape) { out in
             let o = shared(out)
             x.withShared { src in
-                Parallel.forRanges(outer, grain: max(1, elementwiseGrain / max(1, block))) { r in
-                    for i in r {
-                        let s = src + (i * inRow + col), d = o + i * block
-                        for j in 0..<block { d[j] = s[j] }
-                    }
-                }
+                copyBlocks(count: outer, length: block, from: SharedConstPointer(src + col), stride: inRow,
+                           to: o.base, stride: block)
             }
         })
         column += block
