@@ -72,6 +72,10 @@ public enum Conv3DEngine {
     /// for any block.
     @TaskLocal public static var winogradChannelBlock: Int?
 
+    /// For tests: `false` runs pointwise layers on AVX-512 with the direct kernel instead of the
+    /// packed matrix product (nil, the default, and `true`: packed). Results are the same bits.
+    @TaskLocal public static var packedPointwise: Bool?
+
     /// A register-bound FMA loop for measuring peak throughput: 12 independent FMA chains (enough to
     /// cover FMA latency on two pipes), `iterations` times; 8 lanes for `.avx2`, 16 for `.avx512`
     /// (which falls back to 8 lanes when the CPU lacks AVX-512). Returns a value to keep the work alive.

@@ -197,6 +197,10 @@ public struct PackedConv3D: Sendable {
     /// the kernel's reads past a row end would leave the tensor, run from a small copy with slack.
     func pointwiseForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, into y: UnsafeMutablePointer<Float>,
                           residual: UnsafePointer<Float>?) {
+        if isa == .avx512, groups == 1, Conv3DEngine.packedPointwise ?? true,
+           let w8 = packed.packs.first(where: { $0.block == 8 }) {
+            return packedPointwiseForward(x, geo: geo, weights: w8, into: y, residual: residual)
+        }
         let P = geo.input.product
         let W = Self.pointwiseRowLength(positions: P), rows = P / W, rest = P % W
         let C = geo.inChannels, Cout = geo.outChannels

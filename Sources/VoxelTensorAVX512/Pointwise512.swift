@@ -1,0 +1,134 @@
+import CStream
+
+// AVX-512 kernel of pointwise layers (1x1x1, stride 1, one group): a matrix product
+//   dst[co][p] = act(bias[co] + sum_ci W[co][ci] * src[ci][p] + residual[co][p])
+// over a tensor's channel-major layout, where one channel's positions are contiguous and the next
+// channel's lie a whole volume further. Read in place, every input channel of a micro-tile is a
+// different page, beyond the hardware prefetchers, and each output-channel block reads them again.
+// So a task first packs its panel of positions, every input channel, into `[micro][ci][48]`
+// (zeros past the panel), and then runs each of its output-channel blocks over the packed panel:
+// sequential reads from L1 and L2.
+//
+// Micro-tile: 48 positions (3 SIMD16) x 8 output channels = 24 accumulators; per input channel 3
+// vector loads and 8 weight broadcasts, the weights packed `[block][ci][8]` (the direct engine's
+// block-8 packing with one tap). Each value is summed in the order bias, ci with one FMA per
+// product, as the direct kernels sum a one-tap layer: the same bits as they give.
+
+/// One task: output-channel blocks `blocks` over the positions `first ..< first + count`.
+public struct Pointwise512Task {
+    /// `[channels][positions]` of one batch item.
+    public var src: UnsafePointer<Float>
+    /// Positions per channel (the channel stride of `src`, `dst` and `residual`) and input channels.
+    public var positions: Int, channels: Int
+    /// The panel.
+    public var first: Int, count: Int
+    /// `[blocks][channels][8]`, zero past the last output channel; `bias` `[blocks * 8]`.
+    public var weights: UnsafePointer<Float>, bias: UnsafePointer<Float>
+    public var blocks: Range<Int>, outChannels: Int
+    public var dst: UnsafeMutablePointer<Float>
+    /// Laid out like `dst`, added before the activation, or nil.
+    public var residual: UnsafePointer<Float>?
+    /// 0 identity, 1 relu, 2 leaky relu (alpha = actA), 3 clip (actA...actB).
+    public var activation: Int, actA: Float, actB: Float
+
+    public init(src: UnsafePointer<Float>, positions: Int, channels: Int, first: Int, count: Int,
+                weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, blocks: Range<Int>, outChannels: Int,
+                dst: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, activation: Int, actA: Float, actB: Float) {
+        self.src = src; self.positions = positions; self.channels = channels; self.first = first; self.count = count
+        self.weights = weights; self.bias = bias; self.blocks = blocks; self.outChannels = outChannels
+        self.dst = dst; self.residual = residual; self.activation = activation; self.actA = actA; self.actB = actB
+    }
+}
+
+/// Floats of packing scratch a task of `count` positions over `channels` input channels needs.
+public func pointwise512PackFloats(channels: Int, count: Int) -> Int { (count + 47) / 48 * 48 * channels }
+
+/// Runs a task with `pack` (at least `pointwise512PackFloats` floats).
+public func pointwise512Run(_ t: Pointwise512Task, pack: UnsafeMutablePointer<Float>) {
+    let C = t.channels, micros = (t.count + 47) / 48
+    // Pack: micro m, channel ci holds positions first + 48 m ..< + 48, zeros past the panel.
+    for ci in 0..<C {
+        let s = t.src + ci * t.positions + t.first
+        for m in 0..<micros {
+            let d = pack + (m * C + ci) * 48
+            let n = min(48, t.count - 48 * m)
+            if n == 48 {
+                for v in 0..<3 { store16(d + 16 * v, load16(s + 48 * m + 16 * v)) }
+            } else {
+                for l in 0..<n { d[l] = s[48 * m + l] }
+                for l in n..<48 { d[l] = 0 }
+            }
+        }
+    }
+    let staging = stagingTile()
+    defer { staging.deallocate() }
+    for blk in t.blocks {
+        for m in 0..<micros {
+            micro(t, pack: pack + m * C * 48, weights: t.weights + blk * C * 8, bias: t.bias + 8 * blk, into: staging)
+            storeMicro(staging, t, co: 8 * blk, p: t.first + 48 * m, n: min(48, t.count - 48 * m))
+        }
+    }
+}
+
+@inline(__always) func store16(_ d: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>) {
+    UnsafeMutableRawPointer(d).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+/// 48 packed positions x 8 output channels into `acc[3 * k + v]` (channel k, vector v).
+@inline(never) func micro(_ t: Pointwise512Task, pack: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                          bias: UnsafePointer<Float>, into acc: UnsafeMutableBufferPointer<SIMD16<Float>>) {
+    let b0 = SIMD16<Float>(repeating: bias[0]), b1 = SIMD16<Float>(repeating: bias[1])
+    let b2 = SIMD16<Float>(repeating: bias[2]), b3 = SIMD16<Float>(repeating: bias[3])
+    let b4 = SIMD16<Float>(repeating: bias[4]), b5 = SIMD16<Float>(repeating: bias[5])
+    let b6 = SIMD16<Float>(repeating: bias[6]), b7 = SIMD16<Float>(repeating: bias[7])
+    var a00 = b0, a01 = b1, a02 = b2, a03 = b3, a04 = b4, a05 = b5, a06 = b6, a07 = b7
+    var a10 = b0, a11 = b1, a12 = b2, a13 = b3, a14 = b4, a15 = b5, a16 = b6, a17 = b7
+    var a20 = b0, a21 = b1, a22 = b2, a23 = b3, a24 = b4, a25 = b5, a26 = b6, a27 = b7
+    var xp = pack, wp = weights
+    for _ in 0..<t.channels {
+        let x0 = load16(xp), x1 = load16(xp + 16), x2 = load16(xp + 32)
+        let w0 = SIMD16<Float>(repeating: wp[0])
+        a00 = a00.addingProduct(x0, w0); a10 = a10.addingProduct(x1, w0); a20 = a20.addingProduct(x2, w0)
+        let w1 = SIMD16<Float>(repeating: wp[1])
+        a01 = a01.addingProduct(x0, w1); a11 = a11.addingProduct(x1, w1); a21 = a21.addingProduct(x2, w1)
+        let w2 = SIMD16<Float>(repeating: wp[2])
+        a02 = a02.addingProduct(x0, w2); a12 = a12.addingProduct(x1, w2); a22 = a22.addingProduct(x2, w2)
+        let w3 = SIMD16<Float>(repeating: wp[3])
+        a03 = a03.addingProduct(x0, w3); a13 = a13.addingProduct(x1, w3); a23 = a23.addingProduct(x2, w3)
+        let w4 = SIMD16<Float>(repeating: wp[4])
+        a04 = a04.addingProduct(x0, w4); a14 = a14.addingProduct(x1, w4); a24 = a24.addingProduct(x2, w4)
+        let w5 = SIMD16<Float>(repeating: wp[5])
+        a05 = a05.addingProduct(x0, w5); a15 = a15.addingProduct(x1, w5); a25 = a25.addingProduct(x2, w5)
+        let w6 = SIMD16<Float>(repeating: wp[6])
+        a06 = a06.addingProduct(x0, w6); a16 = a16.addingProduct(x1, w6); a26 = a26.addingProduct(x2, w6)
+        let w7 = SIMD16<Float>(repeating: wp[7])
+        a07 = a07.addingProduct(x0, w7); a17 = a17.addingProduct(x1, w7); a27 = a27.addingProduct(x2, w7)
+        xp += 48
+        wp += 8
+    }
+    acc[0] = a00; acc[1] = a10; acc[2] = a20; acc[3] = a01; acc[4] = a11; acc[5] = a21
+    acc[6] = a02; acc[7] = a12; acc[8] = a22; acc[9] = a03; acc[10] = a13; acc[11] = a23
+    acc[12] = a04; acc[13] = a14; acc[14] = a24; acc[15] = a05; acc[16] = a15; acc[17] = a25
+    acc[18] = a06; acc[19] = a16; acc[20] = a26; acc[21] = a07; acc[22] = a17; acc[23] = a27
+}
+
+/// Stores a micro-tile's channels `co ..< co + 8` (those that exist) at positions `p ..< p + n`, with
+/// the residual added and the activation applied.
+@inline(__always) func storeMicro(_ acc: UnsafeMutableBufferPointer<SIMD16<Float>>, _ t: Pointwise512Task,
+                                  co: Int, p: Int, n: Int) {
+    for k in 0..<min(8, t.outChannels - co) {
+        let off = (co + k) * t.positions + p
+        for v in 0..<3 where 16 * v < n {
+            let o = off + 16 * v, m = min(16, n - 16 * v)
+            var x = acc[3 * k + v]
+            if m == 16 {
+                if let r = t.residual { x += load16(r + o) }
+                store16(t.dst + o, activate(x, code: t.activation, a: t.actA, b: t.actB))
+            } else {
+                if let r = t.residual { for l in 0..<m { x[l] += r[o + l] } }
+                x = activate(x, code: t.activation, a: t.actA, b: t.actB)
+                for l in 0..<m { t.dst[o + l] = x[l] }
+            }
+        }
+    }
+}
