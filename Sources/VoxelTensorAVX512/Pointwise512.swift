@@ -64,7 +64,8 @@ public func pointwise512Run(_ t: Pointwise512Task, pack: UnsafeMutablePointer<Fl
     defer { staging.deallocate() }
     for blk in t.blocks {
         for m in 0..<micros {
-            micro(t, pack: pack + m * C * 48, weights: t.weights + blk * C * 8, bias: t.bias + 8 * blk, into: staging)
+            micro(products: C, pack: pack + m * C * 48, weights: t.weights + blk * C * 8, bias: t.bias + 8 * blk,
+                  into: staging)
             storeMicro(staging, t, co: 8 * blk, p: t.first + 48 * m, n: min(48, t.count - 48 * m))
         }
     }
@@ -74,8 +75,9 @@ public func pointwise512Run(_ t: Pointwise512Task, pack: UnsafeMutablePointer<Fl
     UnsafeMutableRawPointer(d).storeBytes(of: v, as: SIMD16<Float>.self)
 }
 
-/// 48 packed positions x 8 output channels into `acc[3 * k + v]` (channel k, vector v).
-@inline(never) func micro(_ t: Pointwise512Task, pack: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+/// 48 packed positions x 8 output channels into `acc[3 * k + v]` (channel k, vector v), summing
+/// `products` rows of the pack (`[products][48]`) and of the weights (`[products][8]`).
+@inline(never) func micro(products: Int, pack: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                           bias: UnsafePointer<Float>, into acc: UnsafeMutableBufferPointer<SIMD16<Float>>) {
     let b0 = SIMD16<Float>(repeating: bias[0]), b1 = SIMD16<Float>(repeating: bias[1])
     let b2 = SIMD16<Float>(repeating: bias[2]), b3 = SIMD16<Float>(repeating: bias[3])
@@ -85,7 +87,7 @@ public func pointwise512Run(_ t: Pointwise512Task, pack: UnsafeMutablePointer<Fl
     var a10 = b0, a11 = b1, a12 = b2, a13 = b3, a14 = b4, a15 = b5, a16 = b6, a17 = b7
     var a20 = b0, a21 = b1, a22 = b2, a23 = b3, a24 = b4, a25 = b5, a26 = b6, a27 = b7
     var xp = pack, wp = weights
-    for _ in 0..<t.channels {
+    for _ in 0..<products {
         let x0 = load16(xp), x1 = load16(xp + 16), x2 = load16(xp + 32)
         let w0 = SIMD16<Float>(repeating: wp[0])
         a00 = a00.addingProduct(x0, w0); a10 = a10.addingProduct(x1, w0); a20 = a20.addingProduct(x2, w0)
@@ -128,6 +130,126 @@ public func pointwise512Run(_ t: Pointwise512Task, pack: UnsafeMutablePointer<Fl
                 if let r = t.residual { for l in 0..<m { x[l] += r[o + l] } }
                 x = activate(x, code: t.activation, a: t.actA, b: t.actB)
                 for l in 0..<m { t.dst[o + l] = x[l] }
+            }
+        }
+    }
+}
+
+// Patches (im2col): any layer the W-vectorised direct kernel runs (column step 1 in a padded,
+// phase-split source) as the same matrix product, with the products `ci x taps` in place of the
+// input channels. A task packs, for each micro-tile of 48 output positions (runs of consecutive
+// columns, a run ending at each row end), the source values every (ci, tap) multiplies:
+// `pack[micro][ci * taps + t][48]`, then runs its output-channel blocks over them. Sums in the
+// order bias, ci, tap, as the direct kernel: the same bits.
+
+/// One task of a patch-packed layer: output-channel blocks `blocks` over the positions
+/// `first ..< first + count` of a grid of `planes x rowsPerPlane x cols` outputs (enumerated plane,
+/// row, column).
+public struct Patch512Task {
+    /// The padded source (phase-split, so a column step of 1), channels `channelStride` apart.
+    public var src: UnsafePointer<Float>
+    public var channelStride: Int, channels: Int
+    /// Offsets of the kernel taps inside one source channel.
+    public var taps: UnsafePointer<Int>, tapCount: Int
+    public var rowsPerPlane: Int, cols: Int
+    /// Source and destination offsets of output (plane, row, column) = origin + plane * plane step +
+    /// row * row step + column.
+    public var srcOrigin: Int, srcPlane: Int, srcRow: Int
+    public var dstOrigin: Int, dstPlane: Int, dstRow: Int
+    public var first: Int, count: Int
+    /// `[blocks][channels][taps][8]`; `bias` `[blocks * 8]`.
+    public var weights: UnsafePointer<Float>, bias: UnsafePointer<Float>
+    public var blocks: Range<Int>, outChannels: Int
+    public var dst: UnsafeMutablePointer<Float>, dstChannelStride: Int
+    public var residual: UnsafePointer<Float>?
+    public var activation: Int, actA: Float, actB: Float
+
+    public init(src: UnsafePointer<Float>, channelStride: Int, channels: Int, taps: UnsafePointer<Int>, tapCount: Int,
+                rowsPerPlane: Int, cols: Int, srcOrigin: Int, srcPlane: Int, srcRow: Int,
+                dstOrigin: Int, dstPlane: Int, dstRow: Int, first: Int, count: Int,
+                weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, blocks: Range<Int>, outChannels: Int,
+                dst: UnsafeMutablePointer<Float>, dstChannelStride: Int, residual: UnsafePointer<Float>?,
+                activation: Int, actA: Float, actB: Float) {
+        self.src = src; self.channelStride = channelStride; self.channels = channels
+        self.taps = taps; self.tapCount = tapCount; self.rowsPerPlane = rowsPerPlane; self.cols = cols
+        self.srcOrigin = srcOrigin; self.srcPlane = srcPlane; self.srcRow = srcRow
+        self.dstOrigin = dstOrigin; self.dstPlane = dstPlane; self.dstRow = dstRow
+        self.first = first; self.count = count; self.weights = weights; self.bias = bias
+        self.blocks = blocks; self.outChannels = outChannels; self.dst = dst; self.dstChannelStride = dstChannelStride
+        self.residual = residual; self.activation = activation; self.actA = actA; self.actB = actB
+    }
+}
+
+/// Floats of packing scratch a patch task of `count` positions needs (16 of slack: the packing
+/// copies whole vectors, the last one past its run).
+public func patch512PackFloats(channels: Int, taps: Int, count: Int) -> Int {
+    (count + 47) / 48 * 48 * channels * taps + 16
+}
+
+/// Runs a patch task with `pack` (at least `patch512PackFloats` floats).
+public func patch512Run(_ t: Patch512Task, pack: UnsafeMutablePointer<Float>) {
+    let K = t.channels * t.tapCount, micros = (t.count + 47) / 48
+    // Runs of each micro-tile: (lane, source offset, destination offset, length), at most 48.
+    let runs = UnsafeMutablePointer<Int>.allocate(capacity: 4 * 48 * micros)
+    let runCounts = UnsafeMutablePointer<Int>.allocate(capacity: micros)
+    // One vector more than the 24 accumulators: the stores read 16 lanes from any lane.
+    let staging = UnsafeMutableBufferPointer<SIMD16<Float>>.allocate(capacity: 25)
+    defer { runs.deallocate(); runCounts.deallocate(); staging.deallocate() }
+    for m in 0..<micros {
+        let q0 = t.first + 48 * m, n = min(48, t.count - 48 * m)
+        var l = 0, r = 0
+        while l < n {
+            let q = q0 + l, w = q % t.cols, row = q / t.cols
+            let d = row / t.rowsPerPlane, h = row % t.rowsPerPlane
+            let len = min(n - l, t.cols - w)
+            let e = runs + 4 * (48 * m + r)
+            e[0] = l; e[1] = t.srcOrigin + d * t.srcPlane + h * t.srcRow + w
+            e[2] = t.dstOrigin + d * t.dstPlane + h * t.dstRow + w; e[3] = len
+            l += len; r += 1
+        }
+        runCounts[m] = r
+        // Whole vectors, the last of a run reaching past it: the lanes past a run belong to the next
+        // run or product row, written after it (or to the slack, or to lanes never stored).
+        for ci in 0..<t.channels {
+            let sc = t.src + ci * t.channelStride
+            for tap in 0..<t.tapCount {
+                let d = pack + (m * K + ci * t.tapCount + tap) * 48
+                let s = sc + t.taps[tap]
+                for i in 0..<r {
+                    let e = runs + 4 * (48 * m + i)
+                    var j = 0
+                    while j < e[3] { store16(d + (e[0] + j), load16(s + (e[1] + j))); j += 16 }
+                }
+            }
+        }
+    }
+    let flat = UnsafeMutableRawPointer(staging.baseAddress!).assumingMemoryBound(to: Float.self)
+    for blk in t.blocks {
+        for m in 0..<micros {
+            micro(products: K, pack: pack + m * K * 48, weights: t.weights + blk * K * 8, bias: t.bias + 8 * blk,
+                  into: staging)
+            // Lanes in channel-major order: channel k's 48 positions at flat[48 k ...].
+            for k in 0..<min(8, t.outChannels - 8 * blk) {
+                let co = 8 * blk + k
+                for i in 0..<runCounts[m] {
+                    let e = runs + 4 * (48 * m + i)
+                    let off = co * t.dstChannelStride + e[2]
+                    var j = 0
+                    while j < e[3] {
+                        let c = min(16, e[3] - j)
+                        // Lanes e[0] + j ... of channel k: vectors 3k, 3k+1, 3k+2 hold its 48 positions.
+                        var v = UnsafeRawPointer(flat + (48 * k + e[0] + j)).loadUnaligned(as: SIMD16<Float>.self)
+                        if c == 16 {
+                            if let res = t.residual { v += load16(res + (off + j)) }
+                            store16(t.dst + (off + j), activate(v, code: t.activation, a: t.actA, b: t.actB))
+                        } else {
+                            if let res = t.residual { for x in 0..<c { v[x] += res[off + j + x] } }
+                            v = activate(v, code: t.activation, a: t.actA, b: t.actB)
+                            for x in 0..<c { t.dst[off + j + x] = v[x] }
+                        }
+                        j += 16
+                    }
+                }
             }
         }
     }

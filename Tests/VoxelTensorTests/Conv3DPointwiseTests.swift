@@ -5,7 +5,9 @@ import _TestSupport
 /// Pointwise layers on AVX-512 run as a matrix product over packed panels of positions
 /// (`packedPointwiseForward`): the same bits as the direct kernel, on panels of 192 and 48 positions
 /// with partial micro-tiles and panels, output channels not a multiple of 8, block groups split across
-/// tasks, batches, residuals and activations; and against the Double reference.
+/// tasks, batches, residuals and activations; and against the Double reference. Strided layers run
+/// the same product over packed patches (`patchForward`): forced on every layer of the shared table,
+/// the same bits as the direct kernel.
 @Suite struct Conv3DPointwiseTests {
     static let cases: [ConvCase] = [
         ConvCase(name: "40->36 W24 batch 2 relu", batch: 2, cin: 40, cout: 36, size: Size3(6, 10, 24), kernel: 1,
@@ -36,5 +38,29 @@ import _TestSupport
         #expect(sameResidual, "with a residual: max diff \(maxAbsDifference(packedResidual.scalars, directResidual.scalars))")
         let ref = try conv3dReference(x, weight: w, bias: b, activation: c.activation)
         #expect(convClose(packed, ref, terms: c.terms), "max diff \(maxAbsDifference(packed.scalars, ref.scalars))")
+    }
+
+    /// Patches forced on (every layer the W-vectorised kernel would run) and off: the same bits, with
+    /// a residual too; micro-tiles of 48 positions span rows and planes (rows of 3-24 columns).
+    @Test(arguments: ConvCase.table + [
+        ConvCase(name: "s2 24->20 W30 relu", cin: 24, cout: 20, size: Size3(5, 7, 30), kernel: 3, stride: 2, padding: 1,
+                 activation: .relu),
+        ConvCase(name: "s2 64->24 batch 2", batch: 2, cin: 64, cout: 24, size: Size3(4, 6, 8), kernel: 3, stride: 2,
+                 padding: 1),
+    ])
+    func patchesGiveTheDirectKernelsBits(_ c: ConvCase) throws {
+        let (x, w, b) = c.inputs(seed: 130)
+        let conv = try PackedConv3D(weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation,
+                                    groups: c.groups, activation: c.activation)
+        let direct = try Conv3DEngine.$patches.withValue(false) { try conv.forward(x) }
+        let patched = try Conv3DEngine.$patches.withValue(true) { try conv.forward(x) }
+        let r = Tensor.random(direct.shape, seed: 131)
+        let directResidual = try Conv3DEngine.$patches.withValue(false) { try conv.forward(x, residual: r) }
+        let patchedResidual = try Conv3DEngine.$patches.withValue(true) { try conv.forward(x, residual: r) }
+        let same = patched == direct, sameResidual = patchedResidual == directResidual
+        #expect(same, "max diff \(maxAbsDifference(patched.scalars, direct.scalars))")
+        #expect(sameResidual, "with a residual: max diff \(maxAbsDifference(patchedResidual.scalars, directResidual.scalars))")
+        let byDefault = try conv.forward(x) == direct
+        #expect(byDefault)
     }
 }

@@ -76,6 +76,11 @@ public enum Conv3DEngine {
     /// packed matrix product (nil, the default, and `true`: packed). Results are the same bits.
     @TaskLocal public static var packedPointwise: Bool?
 
+    /// For tests: `true` runs every layer the AVX-512 W-vectorised direct kernel would run (one group,
+    /// 8-channel blocks) over packed patches instead, `false` none (nil, the default: strided layers
+    /// of at least 16 input channels, see `convForwardDirect`). Results are the same bits.
+    @TaskLocal public static var patches: Bool?
+
     /// A register-bound FMA loop for measuring peak throughput: 12 independent FMA chains (enough to
     /// cover FMA latency on two pipes), `iterations` times; 8 lanes for `.avx2`, 16 for `.avx512`
     /// (which falls back to 8 lanes when the CPU lacks AVX-512). Returns a value to keep the work alive.

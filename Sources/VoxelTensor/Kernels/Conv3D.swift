@@ -165,6 +165,12 @@ public struct PackedConv3D: Sendable {
                                                       count: chunkPlanes * st.plane, phases: st.phases,
                                                       phaseLength: st.phaseLength))
         let weights = packed.forWidth(O.w)
+        // Patches where they measured faster than the direct kernel: strided layers of 16 or more
+        // input channels, whose phase-split source the direct kernel reads in scattered runs
+        // (`patchForward`). Not the 7x7x7 stem (one channel: its taps reuse each loaded row) nor
+        // stride-1 layers (16->16 at 20^3 0.7-0.8 ms direct, 1.0 with patches; 64->64 the same).
+        let usePatches = isa == .avx512 && groups == 1 && weights.block == 8
+            && (Conv3DEngine.patches ?? (stride.w > 1 && geo.inChannels >= 16))
         scratch.withUnsafeMutableBufferPointer { sBuf in
             for n in 0..<geo.batch {
                 let xn = x + n * geo.inChannels * I.product
@@ -178,6 +184,14 @@ public struct PackedConv3D: Sendable {
                     let grid = DirectGrid(count: Size3(od1 - od0, O.h, O.w), srcOrigin: 0,
                                           srcStep: Size3(stride.d * st.plane, stride.h * st.row, 1),
                                           dstOrigin: od0 * O.h * O.w, dstStep: Size3(O.h * O.w, O.w, 1))
+                    if usePatches {
+                        patchForward(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
+                                     weights: weights, grid: grid, dst: y + n * geo.outChannels * O.product,
+                                     dstChannelStride: O.product,
+                                     residual: residual.map { $0 + n * geo.outChannels * O.product })
+                        od0 = od1
+                        continue
+                    }
                     runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
                               weights: weights, grid: grid, dst: y + n * geo.outChannels * O.product,
                               dstChannelStride: O.product, bias: bias, activation: activation, isa: isa,
