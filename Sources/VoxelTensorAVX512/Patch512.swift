@@ -1,75 +1,19 @@
 import CStream
 
-// AVX-512 kernel of pointwise layers (1x1x1, stride 1, one group): a matrix product
-//   dst[co][p] = act(bias[co] + sum_ci W[co][ci] * src[ci][p] + residual[co][p])
-// over a tensor's channel-major layout, where one channel's positions are contiguous and the next
-// channel's lie a whole volume further. Read in place, every input channel of a micro-tile is a
-// different page, beyond the hardware prefetchers, and each output-channel block reads them again.
-// So a task first packs its panel of positions, every input channel, into `[micro][ci][48]`
-// (zeros past the panel), and then runs each of its output-channel blocks over the packed panel:
-// sequential reads from L1 and L2.
+// AVX-512 kernels of layers run as a matrix product over packed panels:
+//   dst[co][p] = act(bias[co] + sum_k W[co][k] * X[k][p] + residual[co][p]),
+// the products k being (ci, tap) pairs of a padded source (patches, im2col) or, for pointwise layers
+// (1x1x1, stride 1, one group), the input channels of the tensor itself (one tap at offset 0).
+// Read in place, a pointwise layer's input channels lie a whole volume apart, beyond the hardware
+// prefetchers, and each output-channel block reads them again; a strided layer's phase-split source
+// comes in scattered runs. So a task first packs, for each micro-tile of 48 output positions (runs of
+// consecutive columns, a run ending at each row end), every product's 48 source values,
+// `pack[micro][k][48]`, and then runs its output-channel blocks over the pack: sequential reads.
 //
-// Micro-tile: 48 positions (3 SIMD16) x 8 output channels = 24 accumulators; per input channel 3
-// vector loads and 8 weight broadcasts, the weights packed `[block][ci][8]` (the direct engine's
-// block-8 packing with one tap). Each value is summed in the order bias, ci with one FMA per
-// product, as the direct kernels sum a one-tap layer: the same bits as they give.
-
-/// One task: output-channel blocks `blocks` over the positions `first ..< first + count`.
-public struct Pointwise512Task {
-    /// `[channels][positions]` of one batch item.
-    public var src: UnsafePointer<Float>
-    /// Positions per channel (the channel stride of `src`, `dst` and `residual`) and input channels.
-    public var positions: Int, channels: Int
-    /// The panel.
-    public var first: Int, count: Int
-    /// `[blocks][channels][8]`, zero past the last output channel; `bias` `[blocks * 8]`.
-    public var weights: UnsafePointer<Float>, bias: UnsafePointer<Float>
-    public var blocks: Range<Int>, outChannels: Int
-    public var dst: UnsafeMutablePointer<Float>
-    /// Laid out like `dst`, added before the activation, or nil.
-    public var residual: UnsafePointer<Float>?
-    /// 0 identity, 1 relu, 2 leaky relu (alpha = actA), 3 clip (actA...actB).
-    public var activation: Int, actA: Float, actB: Float
-
-    public init(src: UnsafePointer<Float>, positions: Int, channels: Int, first: Int, count: Int,
-                weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, blocks: Range<Int>, outChannels: Int,
-                dst: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, activation: Int, actA: Float, actB: Float) {
-        self.src = src; self.positions = positions; self.channels = channels; self.first = first; self.count = count
-        self.weights = weights; self.bias = bias; self.blocks = blocks; self.outChannels = outChannels
-        self.dst = dst; self.residual = residual; self.activation = activation; self.actA = actA; self.actB = actB
-    }
-}
-
-/// Floats of packing scratch a task of `count` positions over `channels` input channels needs.
-public func pointwise512PackFloats(channels: Int, count: Int) -> Int { (count + 47) / 48 * 48 * channels }
-
-/// Runs a task with `pack` (at least `pointwise512PackFloats` floats).
-public func pointwise512Run(_ t: Pointwise512Task, pack: UnsafeMutablePointer<Float>) {
-    let C = t.channels, micros = (t.count + 47) / 48
-    // Pack: micro m, channel ci holds positions first + 48 m ..< + 48, zeros past the panel.
-    for ci in 0..<C {
-        let s = t.src + ci * t.positions + t.first
-        for m in 0..<micros {
-            let d = pack + (m * C + ci) * 48
-            let n = min(48, t.count - 48 * m)
-            if n == 48 {
-                for v in 0..<3 { store16(d + 16 * v, load16(s + 48 * m + 16 * v)) }
-            } else {
-                for l in 0..<n { d[l] = s[48 * m + l] }
-                for l in n..<48 { d[l] = 0 }
-            }
-        }
-    }
-    let staging = stagingTile()
-    defer { staging.deallocate() }
-    for blk in t.blocks {
-        for m in 0..<micros {
-            micro(products: C, pack: pack + m * C * 48, weights: t.weights + blk * C * 8, bias: t.bias + 8 * blk,
-                  into: staging)
-            storeMicro(staging, t, co: 8 * blk, p: t.first + 48 * m, n: min(48, t.count - 48 * m))
-        }
-    }
-}
+// Micro-tile: 48 positions (3 SIMD16) x 8 output channels = 24 accumulators; per product 3 vector
+// loads and 8 weight broadcasts, the weights packed `[block][ci][tap][8]` (the direct engine's
+// block-8 packing). Each value is summed in the order bias, ci, tap with one FMA per product, as
+// the direct kernels sum it: the same bits as they give.
 
 @inline(__always) func store16(_ d: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>) {
     UnsafeMutableRawPointer(d).storeBytes(of: v, as: SIMD16<Float>.self)
@@ -114,39 +58,12 @@ public func pointwise512Run(_ t: Pointwise512Task, pack: UnsafeMutablePointer<Fl
     acc[18] = a06; acc[19] = a16; acc[20] = a26; acc[21] = a07; acc[22] = a17; acc[23] = a27
 }
 
-/// Stores a micro-tile's channels `co ..< co + 8` (those that exist) at positions `p ..< p + n`, with
-/// the residual added and the activation applied.
-@inline(__always) func storeMicro(_ acc: UnsafeMutableBufferPointer<SIMD16<Float>>, _ t: Pointwise512Task,
-                                  co: Int, p: Int, n: Int) {
-    for k in 0..<min(8, t.outChannels - co) {
-        let off = (co + k) * t.positions + p
-        for v in 0..<3 where 16 * v < n {
-            let o = off + 16 * v, m = min(16, n - 16 * v)
-            var x = acc[3 * k + v]
-            if m == 16 {
-                if let r = t.residual { x += load16(r + o) }
-                store16(t.dst + o, activate(x, code: t.activation, a: t.actA, b: t.actB))
-            } else {
-                if let r = t.residual { for l in 0..<m { x[l] += r[o + l] } }
-                x = activate(x, code: t.activation, a: t.actA, b: t.actB)
-                for l in 0..<m { t.dst[o + l] = x[l] }
-            }
-        }
-    }
-}
-
-// Patches (im2col): any layer the W-vectorised direct kernel runs (column step 1 in a padded,
-// phase-split source) as the same matrix product, with the products `ci x taps` in place of the
-// input channels. A task packs, for each micro-tile of 48 output positions (runs of consecutive
-// columns, a run ending at each row end), the source values every (ci, tap) multiplies:
-// `pack[micro][ci * taps + t][48]`, then runs its output-channel blocks over them. Sums in the
-// order bias, ci, tap, as the direct kernel: the same bits.
-
-/// One task of a patch-packed layer: output-channel blocks `blocks` over the positions
+/// One task: output-channel blocks `blocks` over the positions
 /// `first ..< first + count` of a grid of `planes x rowsPerPlane x cols` outputs (enumerated plane,
 /// row, column).
 public struct Patch512Task {
-    /// The padded source (phase-split, so a column step of 1), channels `channelStride` apart.
+    /// The source (a padded, phase-split copy, so a column step of 1; or a pointwise layer's input
+    /// itself), channels `channelStride` apart. Only the values of the runs are read.
     public var src: UnsafePointer<Float>
     public var channelStride: Int, channels: Int
     /// Offsets of the kernel taps inside one source channel.
@@ -180,10 +97,9 @@ public struct Patch512Task {
     }
 }
 
-/// Floats of packing scratch a patch task of `count` positions needs (16 of slack: the packing
-/// copies whole vectors, the last one past its run).
+/// Floats of packing scratch a task of `count` positions needs.
 public func patch512PackFloats(channels: Int, taps: Int, count: Int) -> Int {
-    (count + 47) / 48 * 48 * channels * taps + 16
+    (count + 47) / 48 * 48 * channels * taps
 }
 
 /// Runs a patch task with `pack` (at least `patch512PackFloats` floats).
@@ -192,12 +108,20 @@ public func patch512Run(_ t: Patch512Task, pack: UnsafeMutablePointer<Float>) {
     // Runs of each micro-tile: (lane, source offset, destination offset, length), at most 48.
     let runs = UnsafeMutablePointer<Int>.allocate(capacity: 4 * 48 * micros)
     let runCounts = UnsafeMutablePointer<Int>.allocate(capacity: micros)
+    // Each micro-tile's runs cut into whole vectors (lane, source offset; at most 3) and the rest
+    // (lane, source offset, length < 16; at most 48), and their counts.
+    let vecs = UnsafeMutablePointer<Int>.allocate(capacity: 6 * micros)
+    let rest = UnsafeMutablePointer<Int>.allocate(capacity: 3 * 48 * micros)
+    let pieceCounts = UnsafeMutablePointer<Int>.allocate(capacity: 2 * micros)
     // One vector more than the 24 accumulators: the stores read 16 lanes from any lane.
     let staging = UnsafeMutableBufferPointer<SIMD16<Float>>.allocate(capacity: 25)
-    defer { runs.deallocate(); runCounts.deallocate(); staging.deallocate() }
+    defer {
+        runs.deallocate(); runCounts.deallocate(); vecs.deallocate(); rest.deallocate(); pieceCounts.deallocate()
+        staging.deallocate()
+    }
     for m in 0..<micros {
         let q0 = t.first + 48 * m, n = min(48, t.count - 48 * m)
-        var l = 0, r = 0
+        var l = 0, r = 0, nv = 0, nr = 0
         while l < n {
             let q = q0 + l, w = q % t.cols, row = q / t.cols
             let d = row / t.rowsPerPlane, h = row % t.rowsPerPlane
@@ -205,20 +129,43 @@ public func patch512Run(_ t: Patch512Task, pack: UnsafeMutablePointer<Float>) {
             let e = runs + 4 * (48 * m + r)
             e[0] = l; e[1] = t.srcOrigin + d * t.srcPlane + h * t.srcRow + w
             e[2] = t.dstOrigin + d * t.dstPlane + h * t.dstRow + w; e[3] = len
+            var j = 0
+            while j + 16 <= len { vecs[6 * m + 2 * nv] = l + j; vecs[6 * m + 2 * nv + 1] = e[1] + j; nv += 1; j += 16 }
+            if j < len {
+                let f = rest + 3 * (48 * m + nr)
+                f[0] = l + j; f[1] = e[1] + j; f[2] = len - j; nr += 1
+            }
             l += len; r += 1
         }
-        runCounts[m] = r
-        // Whole vectors, the last of a run reaching past it: the lanes past a run belong to the next
-        // run or product row, written after it (or to the slack, or to lanes never stored).
-        for ci in 0..<t.channels {
-            let sc = t.src + ci * t.channelStride
-            for tap in 0..<t.tapCount {
+        runCounts[m] = r; pieceCounts[2 * m] = nv; pieceCounts[2 * m + 1] = nr
+    }
+    // Pack exactly the runs' values (a pointwise layer's source has no slack after its end), channel
+    // by channel so each source row is read in order; lanes past the last run of a short micro-tile
+    // are never stored.
+    for ci in 0..<t.channels {
+        let sc = t.src + ci * t.channelStride
+        for tap in 0..<t.tapCount {
+            let s = sc + t.taps[tap]
+            for m in 0..<micros {
                 let d = pack + (m * K + ci * t.tapCount + tap) * 48
-                let s = sc + t.taps[tap]
-                for i in 0..<r {
-                    let e = runs + 4 * (48 * m + i)
+                let a = vecs + 6 * m
+                if pieceCounts[2 * m] == 3 {
+                    // Whole micro-tiles of whole vectors (every one of a pointwise layer but its last).
+                    let x0 = load16(s + a[1]), x1 = load16(s + a[3]), x2 = load16(s + a[5])
+                    store16(d + a[0], x0); store16(d + a[2], x1); store16(d + a[4], x2)
+                    continue
+                }
+                for v in 0..<pieceCounts[2 * m] { store16(d + a[2 * v], load16(s + a[2 * v + 1])) }
+                for v in 0..<pieceCounts[2 * m + 1] {
+                    let f = rest + 3 * (48 * m + v)
+                    let to = d + f[0], from = s + f[1], len = f[2]
                     var j = 0
-                    while j < e[3] { store16(d + (e[0] + j), load16(s + (e[1] + j))); j += 16 }
+                    if len >= 8 {
+                        UnsafeMutableRawPointer(to).storeBytes(
+                            of: UnsafeRawPointer(from).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                        j = 8
+                    }
+                    while j < len { to[j] = from[j]; j += 1 }
                 }
             }
         }
