@@ -203,9 +203,10 @@ public struct PackedConv3D: Sendable {
         }
     }
 
-    /// A 1x1x1 convolution with stride 1 and no padding reads the input where it lies: a channel's
-    /// positions are contiguous, so no padded copy is made (a 256->128 layer at 24^3 spent 23% of its
-    /// time in that copy), and the kernel's rows need not be the volume's: rows of
+    /// A 1x1x1 convolution with stride 1 and no padding: on AVX-512 with 8-channel weight blocks (more
+    /// than 4 outputs, one group) `packedPointwiseForward`. Otherwise it reads the input where it
+    /// lies: a channel's positions are contiguous, so no padded copy is made (a 256->128 layer at 24^3
+    /// spent 23% of its time in that copy), and the kernel's rows need not be the volume's: rows of
     /// `pointwiseRowLength` positions fill every vector, where 24-wide rows filled 75% of them (12:
     /// 75%, 6: 38%). Positions left over run as one short row; the last rows of each channel, where
     /// the kernel's reads past a row end would leave the tensor, run from a small copy with slack.
