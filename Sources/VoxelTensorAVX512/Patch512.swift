@@ -149,12 +149,6 @@ public func patch512Run(_ t: Patch512Task, pack: UnsafeMutablePointer<Float>) {
             for m in 0..<micros {
                 let d = pack + (m * K + ci * t.tapCount + tap) * 48
                 let a = vecs + 6 * m
-                if pieceCounts[2 * m] == 3 {
-                    // Whole micro-tiles of whole vectors (every one of a pointwise layer but its last).
-                    let x0 = load16(s + a[1]), x1 = load16(s + a[3]), x2 = load16(s + a[5])
-                    store16(d + a[0], x0); store16(d + a[2], x1); store16(d + a[4], x2)
-                    continue
-                }
                 for v in 0..<pieceCounts[2 * m] { store16(d + a[2 * v], load16(s + a[2 * v + 1])) }
                 for v in 0..<pieceCounts[2 * m + 1] {
                     let f = rest + 3 * (48 * m + v)

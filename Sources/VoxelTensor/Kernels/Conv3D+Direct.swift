@@ -88,6 +88,18 @@ import VoxelTensorAVX512
 
     /// Offset of block (g, b) in `data`.
     @inlinable func blockOffset(_ g: Int, _ b: Int) -> Int { (g * blocks + b) * inPerGroup * taps * block }
+
+    /// `bias` (`[groups * outPerGroup]`, or nil for zeros) laid out as the blocks are:
+    /// `[groups][blocks * block]`, zero past each group's last output channel.
+    func paddedBias(_ bias: [Float]?) -> [Float] {
+        var padded = [Float](repeating: 0, count: groups * blocks * block)
+        if let bias {
+            for g in 0..<groups { for co in 0..<outPerGroup {
+                padded[g * blocks * block + co] = bias[g * outPerGroup + co]
+            }}
+        }
+        return padded
+    }
 }
 
 /// A layer's weights packed for every block the engine may choose (`DirectWeights.candidateBlocks`).
@@ -372,12 +384,7 @@ func directMicroTile(src: UnsafePointer<Float>, channelStride: Int, channels: In
     let G = grid.count
     if G.product == 0 { return }
     let block = weights.block
-    var biasPadded = [Float](repeating: 0, count: weights.groups * weights.blocks * block)
-    if let bias {
-        for g in 0..<weights.groups { for co in 0..<weights.outPerGroup {
-            biasPadded[g * weights.blocks * block + co] = bias[g * weights.outPerGroup + co]
-        }}
-    }
+    let biasPadded = weights.paddedBias(bias)
     if isa == .avx512 && direct512Supports(colSrcStep: grid.srcStep.w, block: block) {
         runDirect512(src: src, srcChannelStride: srcChannelStride, taps: taps, weights: weights, grid: grid,
                      dst: dst, dstChannelStride: dstChannelStride, bias: biasPadded, activation: activation,

@@ -30,8 +30,7 @@ extension PackedConv3D {
         let blocks = weights.blocks
         let blockGroups = min(blocks, max(1, (4 * Parallel.threadCount + panels - 1) / panels))
         let perGroup = (blocks + blockGroups - 1) / blockGroups
-        var biasPadded = [Float](repeating: 0, count: blocks * 8)
-        if let bias { for co in 0..<Cout { biasPadded[co] = bias[co] } }
+        let biasPadded = weights.paddedBias(bias)
         let (act, a, b) = activation.kernelCode
         let pool = ScratchPool(bytes: 4 * patch512PackFloats(channels: C, taps: taps.count, count: panel),
                                count: Parallel.threadCount)

@@ -184,19 +184,17 @@ public struct PackedConv3D: Sendable {
                     let grid = DirectGrid(count: Size3(od1 - od0, O.h, O.w), srcOrigin: 0,
                                           srcStep: Size3(stride.d * st.plane, stride.h * st.row, 1),
                                           dstOrigin: od0 * O.h * O.w, dstStep: Size3(O.h * O.w, O.w, 1))
+                    let yn = y + n * geo.outChannels * O.product
+                    let rn = residual.map { $0 + n * geo.outChannels * O.product }
                     if usePatches {
                         patchForward(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
-                                     weights: weights, grid: grid, dst: y + n * geo.outChannels * O.product,
-                                     dstChannelStride: O.product,
-                                     residual: residual.map { $0 + n * geo.outChannels * O.product })
-                        od0 = od1
-                        continue
+                                     weights: weights, grid: grid, dst: yn, dstChannelStride: O.product, residual: rn)
+                    } else {
+                        runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
+                                  weights: weights, grid: grid, dst: yn, dstChannelStride: O.product, bias: bias,
+                                  activation: activation, isa: isa, residual: rn, tapShape: K,
+                                  stores: outputStores(bytes: 4 * geo.outChannels * O.product))
                     }
-                    runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
-                              weights: weights, grid: grid, dst: y + n * geo.outChannels * O.product,
-                              dstChannelStride: O.product, bias: bias, activation: activation, isa: isa,
-                              residual: residual.map { $0 + n * geo.outChannels * O.product }, tapShape: K,
-                              stores: outputStores(bytes: 4 * geo.outChannels * O.product))
                     od0 = od1
                 }
             }
