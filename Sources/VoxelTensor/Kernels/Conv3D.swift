@@ -150,6 +150,24 @@ public struct PackedConv3D: Sendable {
                                              stride: 1, padding: 0, dilation: 1, groups: groups) {
             return stridedPointwiseForward(x, geo: geo, compact: compact, into: y, residual: residual)
         }
+        let weights = packed.forWidth(O.w)
+        // Patches where they measured faster than the direct kernel: strided layers of 16 or more
+        // input channels, whose phase-split source the direct kernel reads in scattered runs
+        // (`patchForward`, which reads the input in place: no padded copy). Not the 7x7x7 stem (one
+        // channel: its taps reuse each loaded row) nor stride-1 layers (16->16 at 20^3 0.7-0.8 ms
+        // direct, 1.0 with patches; 64->64 the same).
+        if isa == .avx512 && groups == 1 && weights.block == 8
+            && (Conv3DEngine.patches ?? (stride.w > 1 && geo.inChannels >= 16)) {
+            let taps = directTapOrder(K, outPerGroup: geo.outChannels / groups).map {
+                Size3($0.d * dil.d, $0.h * dil.h, $0.w * dil.w)
+            }
+            for n in 0..<geo.batch {
+                patchForward(x + n * geo.inChannels * I.product, input: I, taps: taps, stride: stride, padBegin: pb,
+                             output: O, weights: weights, into: y + n * geo.outChannels * O.product,
+                             residual: residual.map { $0 + n * geo.outChannels * O.product })
+            }
+            return
+        }
         // W split by the stride, so output column ow reads columns ow + tap: step 1 for every kernel.
         // Plane, row and channel strides do not depend on the depth, so one table serves every chunk.
         let st = interleavedStrides(channels: geo.inChannels, size: I, begin: pb, end: pe, phases: stride.w)
@@ -164,13 +182,6 @@ public struct PackedConv3D: Sendable {
         var scratch = makeSourceScratch(SourceStrides(channel: st.channel, row: st.row, plane: st.plane,
                                                       count: chunkPlanes * st.plane, phases: st.phases,
                                                       phaseLength: st.phaseLength))
-        let weights = packed.forWidth(O.w)
-        // Patches where they measured faster than the direct kernel: strided layers of 16 or more
-        // input channels, whose phase-split source the direct kernel reads in scattered runs
-        // (`patchForward`). Not the 7x7x7 stem (one channel: its taps reuse each loaded row) nor
-        // stride-1 layers (16->16 at 20^3 0.7-0.8 ms direct, 1.0 with patches; 64->64 the same).
-        let usePatches = isa == .avx512 && groups == 1 && weights.block == 8
-            && (Conv3DEngine.patches ?? (stride.w > 1 && geo.inChannels >= 16))
         scratch.withUnsafeMutableBufferPointer { sBuf in
             for n in 0..<geo.batch {
                 let xn = x + n * geo.inChannels * I.product
@@ -186,15 +197,10 @@ public struct PackedConv3D: Sendable {
                                           dstOrigin: od0 * O.h * O.w, dstStep: Size3(O.h * O.w, O.w, 1))
                     let yn = y + n * geo.outChannels * O.product
                     let rn = residual.map { $0 + n * geo.outChannels * O.product }
-                    if usePatches {
-                        patchForward(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
-                                     weights: weights, grid: grid, dst: yn, dstChannelStride: O.product, residual: rn)
-                    } else {
-                        runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
-                                  weights: weights, grid: grid, dst: yn, dstChannelStride: O.product, bias: bias,
-                                  activation: activation, isa: isa, residual: rn, tapShape: K,
-                                  stores: outputStores(bytes: 4 * geo.outChannels * O.product))
-                    }
+                    runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
+                              weights: weights, grid: grid, dst: yn, dstChannelStride: O.product, bias: bias,
+                              activation: activation, isa: isa, residual: rn, tapShape: K,
+                              stores: outputStores(bytes: 4 * geo.outChannels * O.product))
                     od0 = od1
                 }
             }
