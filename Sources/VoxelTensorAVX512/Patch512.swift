@@ -137,6 +137,9 @@ struct PatchPanel {
     init(_ t: Patch512Task, first: Int, count: Int) {
         micros = (count + 47) / 48
         let T = t.tapCount, sw = t.strideW
+        runs.reserveCapacity(6 * 48 * micros)
+        fast.reserveCapacity(4 * 4 * micros * T)
+        lines.reserveCapacity(4 * 4 * micros * T)
         for m in 0..<micros {
             let q0 = first + 48 * m, n = min(48, count - 48 * m)
             var l = 0
@@ -144,7 +147,8 @@ struct PatchPanel {
                 let q = q0 + l, w = q % t.cols, row = q / t.cols
                 let d = row / t.rowsPerPlane, h = row % t.rowsPerPlane
                 let len = min(n - l, t.cols - w)
-                runs += [l, t.dstOrigin + d * t.dstPlane + h * t.dstRow + w, len, d, h, w]
+                runs.append(l); runs.append(t.dstOrigin + d * t.dstPlane + h * t.dstRow + w)
+                runs.append(len); runs.append(d); runs.append(h); runs.append(w)
                 l += len
             }
             runStart.append(runs.count / 6)
@@ -181,9 +185,10 @@ struct PatchPanel {
                         let vector = lane + j + 16 <= 48 && (sw == 1 || sw == 2) && from >= 0
                             && from + (t.channels - 1) * t.channelStride + span <= readable
                         if n == 16 && hi > lo && vector {
-                            fast += [to, from, lo, hi]
+                            fast.append(to); fast.append(from); fast.append(lo); fast.append(hi)
                         } else {
-                            other += [to, from, n, lo, hi, vector ? 1 : 0]
+                            other.append(to); other.append(from); other.append(n); other.append(lo); other.append(hi)
+                            other.append(vector ? 1 : 0)
                         }
                         j += n
                     }
