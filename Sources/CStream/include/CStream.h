@@ -36,25 +36,6 @@ static inline __attribute__((always_inline)) void vx_store_fence(void) {
     __builtin_ia32_sfence();
 #else
     __atomic_thread_fence(__ATOMIC_RELEASE);
-/// The even lanes of the 32 floats at `p` (`p[0], p[2], ..., p[30]`): one 64-byte-pair load and a
-/// `vpermt2ps` (Swift's `evenHalf` of a loaded SIMD32 compiled to 16 scalar loads and inserts).
-static inline __attribute__((always_inline)) vx_float16 vx_even16(const float *p) {
-    vx_float16 a, b;
-    __builtin_memcpy(&a, p, sizeof a);
-    __builtin_memcpy(&b, p + 16, sizeof b);
-    return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-}
-
-typedef int32_t vx_int16 __attribute__((ext_vector_type(16)));
-
-/// `v` with lanes outside `[lo, hi)` set to +0: a compare into a mask register and a masked move
-/// (Swift's `replace(with:where:)` built the mask lane by lane through the stack).
-static inline __attribute__((always_inline)) vx_float16 vx_keep16(vx_float16 v, int lo, int hi) {
-    const vx_int16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    vx_int16 keep = (lane >= lo) & (lane < hi);
-    return (vx_float16)((vx_int16)v & keep);
-}
-
 #endif
 }
 
