@@ -7,8 +7,8 @@
 // Padding is applied by copying each batch item once into a zero-bordered scratch volume, so the
 // inner loop has no border branches; layers run as packed patches (strided layers on AVX-512,
 // Conv3D+Pointwise.swift) read the input in place instead, their pack writing the padding's zeros.
-// Every kernel size, stride, dilation and group count runs on the
-// same engine (grouped convolutions with fewer than 16 outputs per group waste the unused lanes).
+// Every kernel size, stride, dilation and group count runs on the same engine (grouped convolutions
+// with fewer than 16 outputs per group waste the unused lanes).
 // 3x3x3 stride-1 layers with wide rows run as Winograd F(2x2x2, 3x3x3) on AVX-512 (Conv3D+Winograd.swift).
 
 /// A 3D convolution with its weights packed once for the fast kernel, for models run many times.
