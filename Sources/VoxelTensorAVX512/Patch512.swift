@@ -126,20 +126,21 @@ struct PatchPanel {
     /// whole vectors `(pack offset, source offset, first valid lane, end of the valid lanes)` that
     /// are one vector load (and a mask for padding lanes) from every channel; `other`, the rest
     /// `(pack offset, source offset of the first lane, length, first valid, end of valid, 1 where
-    /// one vector load from every channel may fill it)`. Offsets
-    /// are for channel 0; lanes outside the valid ones are padding, zeros, and the source offset may
-    /// then lie outside the volume.
+    /// one vector load from every channel may fill it)`. Offsets are for channel 0; lanes outside
+    /// the valid ones are padding, zeros, and the source offset may then lie outside the volume.
     var fast: [Int] = [], other: [Int] = []
     /// The cache lines of one channel the pieces read, as offsets into the channel in units of 16
-    /// floats, sorted, each once.
+    /// floats, sorted, each once: what the pack prefetches channels ahead. Empty for one tap (a
+    /// pointwise layer's run of a row), where prefetching measured no faster (docs/engine.md).
     var lines: [Int] = []
 
     init(_ t: Patch512Task, first: Int, count: Int) {
         micros = (count + 47) / 48
         let T = t.tapCount, sw = t.strideW
+        let prefetches = T > 1
         runs.reserveCapacity(6 * 48 * micros)
         fast.reserveCapacity(4 * 4 * micros * T)
-        lines.reserveCapacity(4 * 4 * micros * T)
+        if prefetches { lines.reserveCapacity(4 * 4 * micros * T) }
         for m in 0..<micros {
             let q0 = first + 48 * m, n = min(48, count - 48 * m)
             var l = 0
@@ -166,7 +167,7 @@ struct PatchPanel {
                     let id = runs[6 * r + 3] * t.strideD - t.padD + td, ih = runs[6 * r + 4] * t.strideH - t.padH + th
                     let rowInside = id >= 0 && id < t.inD && ih >= 0 && ih < t.inH
                     let rowOffset = (id * t.inH + ih) * t.inW
-                    if rowInside {
+                    if prefetches && rowInside {
                         let c0 = max(0, w * sw - t.padW + tw), c1 = min(t.inW - 1, (w + len - 1) * sw - t.padW + tw)
                         if c0 <= c1 { for l in (rowOffset + c0) >> 4 ... (rowOffset + c1) >> 4 { lines.append(l) } }
                     }
@@ -215,9 +216,8 @@ struct PatchPanel {
                 let dc = pack + ci * T * 48
                 // The lines of the channel `patchPrefetchChannels` ahead: a panel's reads jump
                 // between the 9 or more input rows each output row meets and channels a volume apart,
-                // which the hardware prefetchers do not follow. (Not for one tap, a pointwise layer's
-                // run of a row: there it measured no faster, docs/engine.md.)
-                if T > 1 && ci + patchPrefetchChannels < t.channels {
+                // which the hardware prefetchers do not follow.
+                if ci + patchPrefetchChannels < t.channels {
                     let ahead = sc + patchPrefetchChannels * t.channelStride
                     for l in lines { vx_prefetch(ahead + 16 * l) }
                 }
@@ -234,20 +234,11 @@ struct PatchPanel {
                         for x in 0..<len { to[x] = x >= lo && x < hi ? sc[off + x * sw] : 0 }
                     }
                 }
-                if sw == 1 {
-                    for k in 0..<nf {
-                        let f = fp + 4 * k
-                        var v = load16(sc + f[1])
-                        if f[2] > 0 || f[3] < 16 { v = vx_keep16(v, Int32(f[2]), Int32(f[3])) }
-                        store16(dc + f[0], v)
-                    }
-                } else {
-                    for k in 0..<nf {
-                        let f = fp + 4 * k
-                        var v = vx_even16(sc + f[1])
-                        if f[2] > 0 || f[3] < 16 { v = vx_keep16(v, Int32(f[2]), Int32(f[3])) }
-                        store16(dc + f[0], v)
-                    }
+                for k in 0..<nf {
+                    let f = fp + 4 * k
+                    var v = sw == 1 ? load16(sc + f[1]) : vx_even16(sc + f[1])
+                    if f[2] > 0 || f[3] < 16 { v = vx_keep16(v, Int32(f[2]), Int32(f[3])) }
+                    store16(dc + f[0], v)
                 }
             }
         }}
