@@ -9,7 +9,7 @@ the targets of issue 3.
 for a fair comparison this script re-executes itself with the same glibc settings (environment
 variables MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_), so PyTorch's tensors are reused too.
 
-Usage: python3 Scripts/bench_vs_pytorch.py [path/to/voxplain] [--rounds N]
+Usage: python3 Scripts/bench_vs_pytorch.py [path/to/voxplain] [--rounds N] [--only LAYER ...]
 """
 import argparse
 import json
@@ -84,12 +84,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("voxplain", nargs="?", default=".build/release/voxplain")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", action="append", help="only this layer label (repeatable); targets of the others are skipped")
     args = ap.parse_args()
+    layers = [l for l in LAYERS if not args.only or l[0] in args.only]
+    if not layers:
+        sys.exit(f"--only: no such layer; layers: {', '.join(l[0] for l in LAYERS)}")
     torch.set_num_threads(2)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; voxplain: {args.voxplain}")
     peaks = []
     ours, theirs = {}, {}
-    for layer in LAYERS:
+    for layer in layers:
         label = layer[0]
         for _ in range(args.rounds):
             out = subprocess.run([args.voxplain, "bench", "--json", "--only", label],
@@ -106,7 +110,7 @@ def main():
     print("GFLOP/s count the direct convolution's 2 x MACs for both sides, so Winograd layers (3x3x3, stride 1)")
     print("can exceed the FMA peak: they compute the same outputs with fewer products (docs/engine.md).\n")
     print(f"{'layer':24} {'pass':15} {'voxplain':>9} {'% peak':>7} {'pytorch':>9} {'ratio':>6}   (GFLOP/s)")
-    for layer in LAYERS:
+    for layer in layers:
         label = layer[0]
         for ps in PASSES:
             a = flops(layer) / ours[(label, ps)] / 1e9
@@ -119,7 +123,7 @@ def main():
         results.append(ok)
         print(f"  {'PASS' if ok else 'FAIL'}  {name}: {detail}")
 
-    for layer in LAYERS:
+    for layer in layers:
         label, _, cin, cout, _, k = layer[:6]
         a = flops(layer) / ours[(label, "forward")] / 1e9
         b = flops(layer) / theirs[(label, "forward")] / 1e9
@@ -127,7 +131,7 @@ def main():
             check(f"forward {label} >= 80% of peak", a >= 0.8 * peak, f"{100 * a / peak:.1f}%")
         need = SPEEDUP_TARGETS.get(label, 1.0)
         check(f"forward {label} >= {need}x PyTorch", a >= need * b, f"{a / b:.2f}x")
-    for layer in LAYERS:
+    for layer in layers:
         label = layer[0]
         r = ours[(label, "backwardInput")] / ours[(label, "forward")]
         check(f"backwardInput {label} within 1.5x of forward time", r <= 1.5, f"{r:.2f}x")

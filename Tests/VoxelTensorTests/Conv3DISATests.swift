@@ -92,6 +92,22 @@ import _TestSupport
         }
     }
 
+    /// Which outputs stream: none under 8 MB per volume (stored plainly, no prefetch); larger ones
+    /// prefetch their lines, and stream only where the CPU streams at all and the call moves at least
+    /// 4 times the L3 (a batch), never a single volume's layer that fits a few L3s.
+    @Test func streamingIsForLargeBatchedCalls() {
+        let l3 = System.lastLevelCacheBytes, mb = 1 << 20
+        #expect(l3 >= 1 << 20 && l3 <= 1 << 32, "L3 read as \(l3) bytes")
+        let small = outputStores(bytes: 4 * mb, callBytes: 100 * l3)
+        #expect(!small.streaming && !small.prefetch)
+        let single = outputStores(bytes: 64 * mb, callBytes: 4 * l3 - 1)
+        #expect(!single.streaming && single.prefetch)
+        let batch = outputStores(bytes: 16 * mb, callBytes: 4 * l3)
+        #expect(batch.streaming == Conv3DEngine.streamingStores && batch.prefetch == !Conv3DEngine.streamingStores)
+        let forced = Conv3DEngine.$streamingOverride.withValue(true) { outputStores(bytes: 4, callBytes: 4) }
+        #expect(forced.streaming && !forced.prefetch)
+    }
+
     /// What `body` writes, with streaming forced, into a buffer `m` floats past a 64-byte boundary;
     /// fails the test if it wrote any of the 16 floats before or after it.
     func writtenMisaligned(_ shape: [Int], by m: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) throws -> Tensor {

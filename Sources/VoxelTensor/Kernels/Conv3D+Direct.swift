@@ -552,23 +552,30 @@ func rowReuse(taps: [Int], shape: Size3?) -> (step: Int, rows: Int, cols: Int)? 
     return (step, k.h, k.w)
 }
 
-/// How a kernel writing `bytes` of output per batch item stores it. At 8 MB and above, outputs leave
-/// the caches before the next layer reads them, so the read of each line before it is overwritten is
-/// only memory traffic, which streaming stores avoid. Measured (Zen 5, 2 cores, each
-/// A/B alternated in one session): 16->16 at 64^3 9.3-9.7 -> 7.8-8.1 ms (slow phase), 7.35 -> 5.8
-/// (fast); a batch of 16 of it 118-158 -> 95-130 ms; the VGG-style model at 64^3 23.0-23.7 ->
-/// 20.3-20.7 ms; ResNet-18 and DenseNet-121 within noise. Only on CPUs where that holds
-/// (`Conv3DEngine.streamingStores`; `Conv3DEngine.streamingOverride` decides instead where set).
-/// Elsewhere such outputs are stored plainly, with their lines prefetched for writing ahead of the
-/// stores (`OutputStores.prefetch`). Results are the same bits either way.
-func outputStores(bytes: Int) -> OutputStores {
+/// How a kernel writing `bytes` of output per batch item, in a call that reads and writes `callBytes`
+/// in all (every batch item's input and output), stores it. At 8 MB and above, outputs leave the
+/// caches before the next layer reads them, and are stored plainly with their lines prefetched for
+/// writing ahead of the stores (`OutputStores.prefetch`), or streamed: streaming stores skip the
+/// read of each line before it is overwritten, which matters only where memory bandwidth is what
+/// the call waits for, and cost stalls where the core could have overlapped those reads with its
+/// sums. So only calls that move at least 4 times the last-level cache stream, and only on CPUs where
+/// streaming was measured to help (`Conv3DEngine.streamingStores`; `Conv3DEngine.streamingOverride`
+/// decides instead where set). Measured on Zen 5 (2 cores, L3 32 MB), each A/B alternated in one
+/// session: a batch of 16 at 16->16 at 64^3 (512 MB) streamed 109 against 129 ms plain (its input
+/// gradient 97 against 117); one volume of it (32 MB) 8.4 against 7.7 ms, the 7x7x7 stem at 128^3
+/// (72 MB) 28.6 against 26.2, the VGG-style model at 64^3 20.2 against 18.3 and ResNet-18 at 128^3
+/// 899 against 876 (medians). (Until stop 17 every output of 8 MB or more streamed: at stop 12, on
+/// the same kind of CPU, that was faster for one volume too, before plain stores prefetched their
+/// lines.) Results are the same bits either way.
+func outputStores(bytes: Int, callBytes: Int) -> OutputStores {
     // An override treats every output as large: streamed, or stored plainly with its lines prefetched.
     let large = Conv3DEngine.streamingOverride != nil || bytes >= 8 << 20
-    let streaming = Conv3DEngine.streamingOverride ?? (Conv3DEngine.streamingStores && large)
+    let streaming = Conv3DEngine.streamingOverride
+        ?? (Conv3DEngine.streamingStores && large && callBytes >= 4 * System.lastLevelCacheBytes)
     return OutputStores(streaming: streaming, prefetch: large && !streaming)
 }
 
-/// How a kernel stores its output (`outputStores(bytes:)`): with streaming stores, or plainly with
+/// How a kernel stores its output (`outputStores(bytes:callBytes:)`): with streaming stores, or plainly with
 /// the lines prefetched for writing (the W-vectorised direct kernel one micro-tile ahead, Winograd one
 /// group of tile vectors ahead: 16->16 at 64^3 faster in 5 of 6 ABBA blocks, median 14.4 -> 13.1
 /// ms, a batch of 16 of it 3 of 4, 232 -> 225 ms; not for outputs that stay in the caches, where

@@ -17,6 +17,10 @@ public struct Conv3DGeometry: Hashable, Sendable {
     public var inPerGroup: Int { inChannels / groups }
     /// Output channels per group.
     public var outPerGroup: Int { outChannels / groups }
+    /// Bytes the forward pass (or the input gradient) reads and writes: every batch item's input and
+    /// output.
+    public var bytesMoved: Int { 4 * batch * (inChannels * input.product + outChannels * output.product) }
+
     /// Multiply-adds of the forward pass (`2 * macs` FLOPs).
     public var macs: Int { batch * outChannels * output.product * inPerGroup * kernel.product }
 

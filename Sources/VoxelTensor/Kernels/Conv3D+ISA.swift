@@ -42,7 +42,8 @@ public enum Conv3DEngine {
         #endif
     }()
 
-    /// Whether kernels write outputs larger than the caches (`outputStores`) with streaming stores.
+    /// Whether kernels may write outputs larger than the caches with streaming stores (`outputStores`
+    /// streams only calls that move several times the L3: batches).
     /// Where it was measured to help: AMD (Zen 5: a 16->16 layer at 64^3 9.3-9.7 -> 7.8-8.1 ms). On
     /// Intel (Xeon, Emerald Rapids, 2 cores of a VM) plain stores were as fast or faster, alternating
     /// in one session: 1->16 at 64^3 2.60-2.81 against 3.78-4.51 ms streamed, 16->16 14.1-17.2 against

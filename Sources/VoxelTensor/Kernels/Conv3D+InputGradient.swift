@@ -192,7 +192,7 @@ public struct PackedConv3DInputGradient: Sendable {
                                           weights: p.weights.forWidth(count.w), grid: grid,
                                           dst: gx.baseAddress! + n * geo.inChannels * I.product, dstChannelStride: I.product,
                                           bias: nil, activation: .identity, isa: isa, tapShape: p.tapShape,
-                                          stores: outputStores(bytes: 4 * geo.inChannels * I.product))
+                                          stores: outputStores(bytes: 4 * geo.inChannels * I.product, callBytes: geo.bytesMoved))
                             }
                             m0 = m1
                         }

@@ -59,7 +59,7 @@ extension PackedConv3DInputGradient {
         let bufferFloats = reachD * planeFloats + directSourceSlack + rowLength
         let workers = min(Parallel.threadCount, tasks)
         let maxTaps = phases.map(\.shifts.count).max() ?? 0
-        let streaming = outputStores(bytes: 4 * geo.inChannels * I.product).streaming
+        let streaming = outputStores(bytes: 4 * geo.inChannels * I.product, callBytes: geo.bytesMoved).streaming
         // Every phase's packed weights, one after another (phase p's from `weightStart[p]`), with a
         // zero bias after them.
         let packs = phases.map { $0.weights.forWidth(grid.w) }

@@ -192,7 +192,7 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
     if let bias { for co in 0..<Cout { biasPadded[co] = bias[co] } }
     let (act, actA, actB) = activation.kernelCode
     let vectorsPerRow = (T.w + 15) / 16
-    let stores = outputStores(bytes: 4 * Cout * O.product)
+    let stores = outputStores(bytes: 4 * Cout * O.product, callBytes: geo.bytesMoved)
     let channelBlock = Conv3DEngine.winogradChannelBlock ?? 0
     let pool = ScratchPool(bytes: 4 * winograd512ScratchFloats(channels: C, coutPadded: wg.coutPadded, channelBlock: channelBlock),
                            count: Parallel.threadCount)

@@ -202,7 +202,7 @@ public struct PackedConv3D: Sendable {
                     runDirect(src: UnsafePointer(sBuf.baseAddress!), srcChannelStride: st.channel, taps: taps,
                               weights: weights, grid: grid, dst: yn, dstChannelStride: O.product, bias: bias,
                               activation: activation, isa: isa, residual: rn, tapShape: K,
-                              stores: outputStores(bytes: 4 * geo.outChannels * O.product))
+                              stores: outputStores(bytes: 4 * geo.outChannels * O.product, callBytes: geo.bytesMoved))
                     od0 = od1
                 }
             }
