@@ -221,6 +221,28 @@ struct RowStreamer {
                                  r: Int, c: Int, cols: Int, halves: Int) {
     let nr = min(3, p.rows - r), nc = min(cols, p.cols - c)
     let cs = p.dstChannelStride
+    if cols == 4 && nc == 4 && p.colDstStep == 1 && p.residual == nil {
+        // Whole rows of 4 columns: each full half of 16 channels stored transposed, 4 floats per channel.
+        for rr in 0..<nr {
+            let base = p.rowDst[r + rr] &+ c
+            for h in 0..<halves {
+                let n = min(16, p.validChannels - 16 * h)
+                if n <= 0 { continue }
+                let d = p.dst + base + 16 * h * cs
+                let k = rr * 4 * halves + h
+                if n == 16 {
+                    vx_store4x16(activate(acc[k], p), activate(acc[k + halves], p), activate(acc[k + 2 * halves], p),
+                                 activate(acc[k + 3 * halves], p), d, cs)
+                } else {
+                    for j in 0..<4 {
+                        let v = activate(acc[k + j * halves], p)
+                        for l in 0..<n { d[l &* cs &+ j] = v[l] }
+                    }
+                }
+            }
+        }
+        return
+    }
     let flat = UnsafeMutableRawPointer(acc.baseAddress!).assumingMemoryBound(to: Float.self)
     for rr in 0..<nr {
         let base = p.rowDst[r + rr] &+ c &* p.colDstStep

@@ -84,4 +84,27 @@ static inline __attribute__((always_inline)) vx_float16 vx_keep16(vx_float16 v, 
     return (vx_float16)((vx_int16)v & keep);
 }
 
+/// Stores 16 channels x 4 consecutive columns held as one vector per column (`a`..`d`, lane l =
+/// channel l): channel l's four values go to `dst + l * stride` (16 bytes each). A 4x4 transpose
+/// within each 128-bit lane (four two-source shuffles per pair of steps) and 16 stores, instead of 64
+/// scalar stores: the store of the channel-vectorised kernel, whose vectors run across channels.
+static inline __attribute__((always_inline)) void vx_store4x16(vx_float16 a, vx_float16 b, vx_float16 c,
+                                                              vx_float16 d, float *dst, long stride) {
+    vx_float16 ab0 = __builtin_shufflevector(a, b, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29);
+    vx_float16 ab1 = __builtin_shufflevector(a, b, 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31);
+    vx_float16 cd0 = __builtin_shufflevector(c, d, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29);
+    vx_float16 cd1 = __builtin_shufflevector(c, d, 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31);
+    /* r[j]'s 128-bit lane i holds channel 4i + j: (a, b, c, d) of it. */
+    vx_float16 r[4];
+    r[0] = __builtin_shufflevector(ab0, cd0, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+    r[1] = __builtin_shufflevector(ab0, cd0, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    r[2] = __builtin_shufflevector(ab1, cd1, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+    r[3] = __builtin_shufflevector(ab1, cd1, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    for (int j = 0; j < 4; j++) {
+        for (int i = 0; i < 4; i++) {
+            __builtin_memcpy(dst + (4 * i + j) * stride, (const float *)&r[j] + 4 * i, 16);
+        }
+    }
+}
+
 #endif
