@@ -86,8 +86,8 @@ static inline __attribute__((always_inline)) vx_float16 vx_keep16(vx_float16 v, 
 
 /// Stores 16 channels x 4 consecutive columns held as one vector per column (`a`..`d`, lane l =
 /// channel l): channel l's four values go to `dst + l * stride` (16 bytes each). A 4x4 transpose
-/// within each 128-bit lane (four two-source shuffles per pair of steps) and 16 stores, instead of 64
-/// scalar stores: the store of the channel-vectorised kernel, whose vectors run across channels.
+/// within each 128-bit lane (8 two-source shuffles) and 16 stores instead of 64 scalar stores: the
+/// store of the channel-vectorised kernel, whose vectors run across channels.
 static inline __attribute__((always_inline)) void vx_store4x16(vx_float16 a, vx_float16 b, vx_float16 c,
                                                               vx_float16 d, float *dst, long stride) {
     vx_float16 ab0 = __builtin_shufflevector(a, b, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29);
