@@ -1,5 +1,6 @@
 // The only file in VoxelTensor that imports Dispatch: every parallel kernel goes through `Parallel`.
 import Dispatch
+import Foundation
 
 /// A raw mutable pointer that may cross into `concurrentPerform` tiles.
 ///
@@ -63,19 +64,12 @@ public enum System {
     /// (The C library's `_SC_LEVEL3_CACHE_SIZE` reports a whole EPYC socket's L3 instead, 384 MB on
     /// the machine where a core's L3 is 32 MB.)
     public static let lastLevelCacheBytes: Int = {
-        #if canImport(Glibc)
-        if let f = fopen("/sys/devices/system/cpu/cpu0/cache/index3/size", "r") {
-            defer { fclose(f) }
-            var line = [CChar](repeating: 0, count: 64)
-            if fgets(&line, Int32(line.count), f) != nil {
-                let text = String(decoding: line.prefix(while: { $0 != 0 && $0 != 10 }).map { UInt8(bitPattern: $0) },
-                                  as: UTF8.self)
-                let unit = text.last.map { ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30][String($0)] ?? 1 } ?? 1
-                if let n = Int(unit == 1 ? text : String(text.dropLast())), n > 0 { return n * unit }
-            }
-        }
-        #endif
-        return 32 << 20
+        guard let raw = try? String(contentsOfFile: "/sys/devices/system/cpu/cpu0/cache/index3/size", encoding: .utf8)
+        else { return 32 << 20 }
+        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        let unit = text.last.map { ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30][String($0)] ?? 1 } ?? 1
+        guard let n = Int(unit == 1 ? text : String(text.dropLast())), n > 0 else { return 32 << 20 }
+        return n * unit
     }()
 
     /// Cores the process may use.
