@@ -116,19 +116,25 @@ import _TestSupport
     }
 
     /// Rows of 17-23 or at most 8 columns leave many of a tile vector's 16 lanes idle, and layers with
-    /// fewer than 4 input or 8 output channels save too few products: the direct engine runs them.
+    /// fewer than 4 input or 8 output channels save too few products: the direct engine runs them. So
+    /// do stride-2 layers with fewer than 16 inputs, dilated, grouped and 5x5x5 layers. (Stride-2
+    /// layers of 16 or more inputs run the stride-2 kernel: Conv3DWinogradStride2Tests.)
     @Test func narrowRowsAndOtherLayersRunDirect() throws {
         let k3 = try PackedConv3D(weight: .random([16, 16, 3, 3, 3], seed: 1), padding: 1)
         let avx512 = Conv3DEngine.cpuHasAVX512
         #expect(!k3.usesWinograd(width: 8) && !k3.usesWinograd(width: 20))
         #expect(k3.usesWinograd(width: 9) == avx512 && k3.usesWinograd(width: 16) == avx512 && k3.usesWinograd(width: 24) == avx512)
-        for conv in [try PackedConv3D(weight: .random([16, 16, 3, 3, 3], seed: 1), stride: 2, padding: 1),
+        #expect(try PackedConv3D(weight: .random([16, 16, 3, 3, 3], seed: 1), stride: 2, padding: 1)
+            .usesWinograd(width: 32) == avx512)
+        for conv in [try PackedConv3D(weight: .random([16, 15, 3, 3, 3], seed: 1), stride: 2, padding: 1),
+                     try PackedConv3D(weight: .random([16, 16, 3, 3, 3], seed: 1), stride: [1, 2, 2], padding: 1),
                      try PackedConv3D(weight: .random([16, 16, 3, 3, 3], seed: 1), padding: 2, dilation: 2),
                      try PackedConv3D(weight: .random([16, 8, 3, 3, 3], seed: 1), padding: 1, groups: 2),
                      try PackedConv3D(weight: .random([16, 16, 5, 5, 5], seed: 1), padding: 2),
                      try PackedConv3D(weight: .random([16, 3, 3, 3, 3], seed: 1), padding: 1),
                      try PackedConv3D(weight: .random([4, 16, 3, 3, 3], seed: 1), padding: 1)] {
-            #expect(!conv.usesWinograd(width: 64))
+            let winograd = conv.usesWinograd(width: 64)
+            #expect(!winograd, "\(conv.weightShape), stride \(conv.stride)")
         }
     }
 }

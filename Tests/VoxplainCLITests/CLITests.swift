@@ -81,7 +81,8 @@ struct CLITests {
     }
 
     /// `bench --json` names each pass's algorithm: a 3x3x3 stride-1 layer with 32-wide rows runs as
-    /// Winograd on AVX-512, a stride-2 layer on the direct engine.
+    /// Winograd on AVX-512, and so does a 3x3x3 stride-2 layer (the stride-2 kernel); the 7x7x7 stem
+    /// on the direct engine.
     @Test func benchReportsTheAlgorithm() throws {
         let r = try Self.run(["bench", "--json", "--quick", "--skip-peak", "--only", "32->32 @32^3", "--passes", "forward"])
         #expect(r.status == 0, "\(r.stderr)")
@@ -93,7 +94,11 @@ struct CLITests {
         #expect((results.first?["gflops"] as? Double ?? 0) > 0)
         let s2 = try Self.run(["bench", "--json", "--quick", "--skip-peak", "--only", "64->128 s2 @32^3", "--passes", "forward"])
         let s2Results = (try JSONSerialization.jsonObject(with: Data(s2.stdout.utf8)) as? [String: Any])?["results"] as? [[String: Any]]
-        #expect(s2Results?.first?["algorithm"] as? String == "direct")
+        #expect(s2Results?.first?["algorithm"] as? String == (avx512 ? "winograd" : "direct"))
+        let stem = try Self.run(["bench", "--json", "--quick", "--skip-peak", "--only", "stem7 s2 1->64 @128^3",
+                                 "--passes", "forward"])
+        let stemResults = (try JSONSerialization.jsonObject(with: Data(stem.stdout.utf8)) as? [String: Any])?["results"] as? [[String: Any]]
+        #expect(stemResults?.first?["algorithm"] as? String == "direct")
     }
 
     @Test func badInputs() throws {

@@ -107,4 +107,42 @@ static inline __attribute__((always_inline)) void vx_store4x16(vx_float16 a, vx_
     }
 }
 
+typedef float vx_float8 __attribute__((ext_vector_type(8)));
+
+/// Splits the 32 floats at `p` by index mod 4: `p[4i + r]` goes to `out[r] + i` (8 floats each).
+/// Two-source shuffles (the stride-2 Winograd kernel's source rows have four phases); Swift's nested
+/// `evenHalf`/`oddHalf` went lane by lane.
+static inline __attribute__((always_inline)) void vx_split4x8(const float *p, float *out0, float *out1,
+                                                             float *out2, float *out3) {
+    vx_float16 a, b;
+    __builtin_memcpy(&a, p, sizeof a);
+    __builtin_memcpy(&b, p + 16, sizeof b);
+    vx_float16 r01 = __builtin_shufflevector(a, b, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    vx_float16 r23 = __builtin_shufflevector(a, b, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    vx_float8 q0 = r01.lo, q1 = r01.hi, q2 = r23.lo, q3 = r23.hi;
+    __builtin_memcpy(out0, &q0, sizeof q0);
+    __builtin_memcpy(out1, &q1, sizeof q1);
+    __builtin_memcpy(out2, &q2, sizeof q2);
+    __builtin_memcpy(out3, &q3, sizeof q3);
+}
+
+/// Interleaves four vectors of 16 (columns 4t, 4t + 1, 4t + 2, 4t + 3 of 16 tiles t) into the 64
+/// consecutive columns at `out`: eight `vpermt2ps`. The store of the stride-2 Winograd input gradient,
+/// whose tiles are four columns wide.
+static inline __attribute__((always_inline)) void vx_zip4x16(vx_float16 a, vx_float16 b, vx_float16 c,
+                                                            vx_float16 d, float *out) {
+    vx_float16 ab0 = __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    vx_float16 ab1 = __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    vx_float16 cd0 = __builtin_shufflevector(c, d, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    vx_float16 cd1 = __builtin_shufflevector(c, d, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    vx_float16 r0 = __builtin_shufflevector(ab0, cd0, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    vx_float16 r1 = __builtin_shufflevector(ab0, cd0, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    vx_float16 r2 = __builtin_shufflevector(ab1, cd1, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    vx_float16 r3 = __builtin_shufflevector(ab1, cd1, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    __builtin_memcpy(out, &r0, sizeof r0);
+    __builtin_memcpy(out + 16, &r1, sizeof r1);
+    __builtin_memcpy(out + 32, &r2, sizeof r2);
+    __builtin_memcpy(out + 48, &r3, sizeof r3);
+}
+
 #endif

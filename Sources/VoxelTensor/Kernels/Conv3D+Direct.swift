@@ -176,6 +176,17 @@ import VoxelTensorAVX512
         // Channel by channel, so the reads walk each input plane in order (one stream the prefetcher
         // follows) rather than 64 channels' rows at once (25% of a 64->128 stride-2 layer's time went to
         // those reads' misses); the writes land in a scratch plane small enough for L2.
+        if phases == 4 && Conv3DEngine.cpuHasAVX512 && begin.w >= 0 {
+            // The stride-2 Winograd kernel's layout, a channel's rows per call (`splitRows4`).
+            let h0 = max(0, begin.h), h1 = min(P.h, size.h + begin.h)
+            for c in 0..<channels where h1 > h0 {
+                splitRows4(xs + c * cstride + (id * size.h + h0 - begin.h) * size.w, srcRowStride: size.w,
+                           rows: h1 - h0, width: w1 - begin.w, begin: begin.w, into: out + h0 * st.row + c * st.channel,
+                           dstRowStride: st.row, phaseLength: st.phaseLength,
+                           prefetchOffset: c + 2 < channels ? 2 * cstride : 0)
+            }
+            return
+        }
         for c in 0..<channels {
             for ph in max(0, begin.h)..<min(P.h, size.h + begin.h) {
                 let ih = ph - begin.h
@@ -231,6 +242,22 @@ import VoxelTensorAVX512
                             }
                         }
                     }
+                } else if phases == 4 {
+                    // The stride-2 Winograd kernel's layout: zeros, then each 32 input columns split by
+                    // column mod 4 with two shuffles (`vx_split4x8`); input column c lands in phase
+                    // (c + begin.w) % 4 at (c + begin.w) / 4.
+                    let len = st.phaseLength
+                    row.initialize(repeating: 0, count: rowLen)
+                    var c = w0 - begin.w
+                    let cEnd = w1 - begin.w
+                    @inline(__always) func at(_ c: Int) -> UnsafeMutablePointer<Float> {
+                        row + ((c + begin.w) & 3) * len + (c + begin.w) >> 2
+                    }
+                    while c + 32 <= cEnd {
+                        vx_split4x8(src + begin.w + c, at(c), at(c + 1), at(c + 2), at(c + 3))
+                        c += 32
+                    }
+                    while c < cEnd { at(c).pointee = src[begin.w + c]; c += 1 }
                 } else {
                     row.initialize(repeating: 0, count: rowLen)
                     // Phase r holds columns r, r + phases, ...: a strided gather per phase.

@@ -35,8 +35,14 @@ public struct PackedConv3DInputGradient: Sendable {
     /// The padding of that convolution, `2 - p` on every side.
     let flippedPadding: Padding3
 
-    /// Whether gradients `width` columns wide (the forward input's width) run on the Winograd path.
-    public func usesWinograd(width: Int) -> Bool { flipped != nil && WinogradWeights.prefers(width: width) }
+    /// For 3x3x3 layers with stride 2: the weights of the stride-2 Winograd kernel, transposed.
+    let transposedStride2: Lazy<WinogradStride2Weights>?
+
+    /// Whether gradients `width` columns wide (the forward input's width) run on a Winograd path.
+    public func usesWinograd(width: Int) -> Bool {
+        flipped != nil && WinogradWeights.prefers(width: width)
+            || transposedStride2 != nil && WinogradStride2Weights.prefers(width: (width + 1) / 2)
+    }
 
     /// Packs `weight: [Cout, Cin/groups, kD, kH, kW]` for input gradients.
     ///
@@ -98,6 +104,10 @@ public struct PackedConv3DInputGradient: Sendable {
         flipped = WinogradWeights.applies(weightShape: [ws[1], ws[0], ws[2], ws[3], ws[4]], stride: stride,
                                           padding: flippedPadding, dilation: dilation, groups: groups, isa: isa)
             ? Lazy { WinogradWeights(weight: weight, flipped: true) } : nil
+        transposedStride2 = WinogradStride2Weights.applies(weightShape: [ws[1], ws[0], ws[2], ws[3], ws[4]],
+                                                           stride: stride, padding: padding, dilation: dilation,
+                                                           groups: groups, isa: isa)
+            ? Lazy { WinogradStride2Weights(weight: weight, transposed: true) } : nil
     }
 
     /// The gradient of the loss with respect to the convolution's input.
@@ -132,6 +142,15 @@ public struct PackedConv3DInputGradient: Sendable {
                 gradOutput.scalars.withUnsafeBufferPointer { gy in
                     winogradForward(gy.baseAddress!, geo: fgeo, weights: weights, bias: nil, activation: .identity,
                                     into: gx.baseAddress!, residual: nil, chunk: depthChunk ?? winogradDepthChunk(fgeo))
+                }
+            }
+        }
+        if let transposedStride2, usesWinograd(width: I.w) {
+            let weights = transposedStride2.value
+            return Tensor(shape: geo.inputShape) { gx in
+                gradOutput.scalars.withUnsafeBufferPointer { gy in
+                    winogradStride2BackwardInput(gy.baseAddress!, geo: geo, weights: weights, into: gx.baseAddress!,
+                                                 chunk: depthChunk ?? 2 * winogradStride2DepthChunk(geo))
                 }
             }
         }

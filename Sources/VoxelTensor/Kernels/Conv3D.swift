@@ -27,6 +27,8 @@ public struct PackedConv3D: Sendable {
     @usableFromInline let packed: DirectWeightSet
     /// The weights transformed for Winograd F(2x2x2, 3x3x3) on first use, for 3x3x3 stride-1 layers on AVX-512.
     @usableFromInline let winograd: Lazy<WinogradWeights>?
+    /// The weights transformed for the stride-2 Winograd kernel on first use, for 3x3x3 stride-2 layers on AVX-512.
+    @usableFromInline let winogradStride2: Lazy<WinogradStride2Weights>?
     /// The instruction set this layer's weights are packed for (`Conv3DEngine.isa` unless a test asks).
     public let isa: ConvISA
 
@@ -63,6 +65,9 @@ public struct PackedConv3D: Sendable {
         winograd = WinogradWeights.applies(weightShape: ws, stride: stride, padding: padding, dilation: dilation,
                                            groups: groups, isa: isa)
             ? Lazy { WinogradWeights(weight: weight, flipped: false) } : nil
+        winogradStride2 = WinogradStride2Weights.applies(weightShape: ws, stride: stride, padding: padding,
+                                                         dilation: dilation, groups: groups, isa: isa)
+            ? Lazy { WinogradStride2Weights(weight: weight) } : nil
         packed = weight.scalars.withUnsafeBufferPointer { wb in
             let w = SharedConstPointer(wb.baseAddress!)
             let order = directTapOrder(Size3(ws[2], ws[3], ws[4]), outPerGroup: outPG).map { ($0.d * ws[3] + $0.h) * ws[4] + $0.w }
@@ -102,7 +107,9 @@ public struct PackedConv3D: Sendable {
 
     /// Whether outputs `width` columns wide run on the Winograd path (3x3x3, stride 1, one group, at
     /// least 4 inputs and 8 outputs, AVX-512, rows of 9-16 or at least 24 columns; docs/engine.md).
-    public func usesWinograd(width: Int) -> Bool { winograd != nil && WinogradWeights.prefers(width: width) }
+    public func usesWinograd(width: Int) -> Bool {
+        (winograd != nil || winogradStride2 != nil) && WinogradWeights.prefers(width: width)
+    }
 
     /// `forward` with a given number of output planes per chunk (tests: every chunking gives the same bits).
     func forward(_ input: Tensor, residual: Tensor? = nil, depthChunk: Int?, padding: Padding3? = nil,
@@ -143,6 +150,10 @@ public struct PackedConv3D: Sendable {
             let wg = lazy.value
             return winogradForward(x, geo: geo, weights: wg, bias: bias, activation: activation, into: y,
                                    residual: residual, chunk: depthChunk ?? winogradDepthChunk(geo))
+        }
+        if let lazy = winogradStride2, usesWinograd(width: algorithmWidth ?? O.w) {
+            return winogradStride2Forward(x, geo: geo, weights: lazy.value, bias: bias, activation: activation, into: y,
+                                          residual: residual, chunk: depthChunk ?? winogradStride2DepthChunk(geo))
         }
         if K.product == 1 && stride == Size3(1) && pb == Size3(0) && pe == Size3(0) {
             return pointwiseForward(x, geo: geo, into: y, residual: residual)

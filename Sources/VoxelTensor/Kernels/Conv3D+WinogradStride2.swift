@@ -1,0 +1,269 @@
+import Foundation
+import VoxelTensorAVX512
+
+// Winograd forward pass for 3x3x3 convolutions with stride 2 (no dilation, one group) on AVX-512:
+// per axis the two outputs of a tile read five samples, and F(2,2) on the odd samples gives 5
+// products instead of 6, so 125 per 2x2x2 tile and channel pair instead of 216 (kernel and
+// transforms: VoxelTensorAVX512/WinogradStride2_512.swift; measurements: docs/engine.md).
+//
+// Rounding differs from the direct sum (the transforms subtract samples before multiplying): tests
+// compare with the Double reference at the engine's tolerance. Tiles start at even output
+// coordinates, so every output is computed the same way whatever the chunking, tiling or thread
+// count, and a box of the output that starts on even coordinates gives the whole run's bits.
+
+/// Weights of a 3x3x3 stride-2 layer transformed for `winogradStride2Run`:
+/// `[125][coutPadded / 8][Cin][8]`, output channels padded to a multiple of 8 with zeros.
+/// Per axis `u = (g0, g0 + g2, g2, g1, g1)`, computed in Double.
+@usableFromInline struct WinogradStride2Weights: Sendable {
+    let inChannels: Int, outChannels: Int, coutPadded: Int
+    let data: [Float]
+
+    /// From a forward weight `[Cout][Cin][3][3][3]`; `transposed`: for the input gradient instead, the
+    /// kernel flipped on every axis and its channels swapped (`w'[ci][co][k] = w[co][ci][26 - k]`).
+    /// Parallel over output channels.
+    init(weight: Tensor, transposed: Bool = false) {
+        let (fwdOut, fwdIn) = (weight.shape[0], weight.shape[1])
+        let (cout, cin) = transposed ? (fwdIn, fwdOut) : (fwdOut, fwdIn)
+        inChannels = cin; outChannels = cout
+        let cp = (cout + 7) / 8 * 8, nb = cp / 8
+        coutPadded = cp
+        data = [Float](unsafeUninitializedCapacity: 125 * cin * cp) { buf, count in
+            buf.initialize(repeating: 0)
+            let out = SharedPointer(buf.baseAddress!)
+            weight.scalars.withUnsafeBufferPointer { wb in
+                let w = SharedConstPointer(wb.baseAddress!)
+                Parallel.forEach(cout) { co in
+                    var g = [Double](repeating: 0, count: 27), u = [Double](repeating: 0, count: 125)
+                    for ci in 0..<cin {
+                        let base = transposed ? (ci * fwdIn + co) * 27 : (co * fwdIn + ci) * 27
+                        for k in 0..<27 { g[k] = Double(w[base + (transposed ? 26 - k : k)]) }
+                        Self.transform(g, into: &u)
+                        for pos in 0..<125 { out[((pos * nb + co / 8) * cin + ci) * 8 + co % 8] = Float(u[pos]) }
+                    }
+                }
+            }
+            count = 125 * cin * cp
+        }
+    }
+
+    /// Per axis, position p takes `g0` (p = 0), `g0 + g2` (1), `g2` (2) or `g1` (3, 4).
+    static let axis: [[Double]] = [[1, 0, 0], [1, 0, 1], [0, 0, 1], [0, 1, 0], [0, 1, 0]]
+
+    /// `g: [3][3][3]` -> `u: [5][5][5]`, the product of the per-axis maps.
+    static func transform(_ g: [Double], into u: inout [Double]) {
+        for a in 0..<5 { for b in 0..<5 { for c in 0..<5 {
+            var s = 0.0
+            for i in 0..<3 where axis[a][i] != 0 { for j in 0..<3 where axis[b][j] != 0 { for k in 0..<3 where axis[c][k] != 0 {
+                s += g[(i * 3 + j) * 3 + k]
+            }}}
+            u[(a * 5 + b) * 5 + c] = s
+        }}}
+    }
+
+    /// Whether a layer may run this way: 3x3x3, stride 2 on every axis, dilation 1, one group, at
+    /// least 16 input and 8 output channels, non-negative padding, on AVX-512.
+    static func applies(weightShape: [Int], stride: Size3, padding: Padding3, dilation: Size3, groups: Int,
+                        isa: ConvISA) -> Bool {
+        isa == .avx512 && weightShape.count == 5 && weightShape[1] >= 16 && weightShape[0] >= 8
+            && weightShape[2...] == [3, 3, 3]
+            && stride == Size3(2)
+            && dilation == Size3(1) && groups == 1
+            && (padding.begin.array + padding.end.array).allSatisfy { $0 >= 0 }
+    }
+
+    /// Whether outputs `width` columns wide run this way (as `WinogradWeights.prefers`).
+    static func prefers(width: Int) -> Bool { WinogradWeights.prefers(width: width) }
+}
+
+/// Output planes per chunk of `winogradStride2Forward`.
+func winogradStride2DepthChunk(_ geo: Conv3DGeometry) -> Int {
+    let I = geo.input, O = geo.output, p = geo.padding
+    let rowFloats = (I.h + p.begin.h + p.end.h) * (I.w + p.begin.w + p.end.w)
+    return PackedConv3D.depthChunk(outputDepth: O.d, sourcePlaneFloats: 2 * rowFloats * geo.inChannels,
+                                   outputPlaneFloats: geo.outChannels * O.h * O.w, rowsPerPlane: O.h)
+}
+
+/// Runs `y = act(conv(x) + bias + residual)` for a 3x3x3 stride-2 layer with the stride-2 Winograd
+/// kernel over raw buffers, in depth chunks of `chunk` output planes (rounded up to even).
+func winogradStride2Forward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg: WinogradStride2Weights,
+                            bias: [Float]?, activation: Activation, into y: UnsafeMutablePointer<Float>,
+                            residual: UnsafePointer<Float>?, chunk: Int) {
+    let I = geo.input, O = geo.output, C = geo.inChannels, Cout = geo.outChannels
+    let T = Size3((O.d + 1) / 2, (O.h + 1) / 2, (O.w + 1) / 2)
+    let split = T.w <= 8
+    // Tile t reads padded samples 4t..4t+4 on each axis: pad the end so the last tile's lie inside
+    // (split vectors read one more row of tiles when the count of tile rows is odd).
+    let pb = geo.padding.begin, pe = geo.padding.end
+    @inline(__always) func endPad(_ i: Int, _ b: Int, _ e: Int, _ t: Int) -> Int { e + max(0, 4 * t + 1 - (i + b + e)) }
+    let end = Size3(endPad(I.d, pb.d, pe.d, T.d), endPad(I.h, pb.h, pe.h, T.h) + (split && T.h % 2 == 1 ? 4 : 0),
+                    endPad(I.w, pb.w, pe.w, T.w))
+    let st = interleavedStrides(channels: C, size: I, begin: pb, end: end, phases: 4)
+    let vectorsPerRow = (T.w + 15) / 16
+    // Planes of tiles per chunk: a multiple of 3 / gcd(3, vectors per plane), so that groups of three
+    // tile vectors fill up (but for the last chunk).
+    let vectorsPerPlane = split ? (T.h + 1) / 2 : T.h * vectorsPerRow
+    let step = vectorsPerPlane % 3 == 0 ? 1 : 3
+    let chunkTiles = min(T.d, max(step, max(1, (min(chunk, O.d) + 1) / 2) / step * step))
+    var scratch = makeSourceScratch(SourceStrides(channel: st.channel, row: st.row, plane: st.plane,
+                                                  count: (4 * chunkTiles + 1) * st.plane, phases: 4,
+                                                  phaseLength: st.phaseLength))
+    var biasPadded = [Float](repeating: 0, count: wg.coutPadded)
+    if let bias { for co in 0..<Cout { biasPadded[co] = bias[co] } }
+    let (act, actA, actB) = activation.kernelCode
+    let stores = outputStores(bytes: 4 * Cout * O.product, callBytes: geo.bytesMoved)
+    let nb = wg.coutPadded / 8
+    let pool = ScratchPool(bytes: 4 * winogradStride2ScratchFloats(channels: C, blocks: nb), count: Parallel.threadCount)
+    defer { pool.release() }
+    scratch.withUnsafeMutableBufferPointer { sBuf in
+        for n in 0..<geo.batch {
+            let xn = x + n * C * I.product
+            let yn = SharedPointer(y + n * Cout * O.product)
+            let rn = residual.map { SharedConstPointer($0 + n * Cout * O.product) }
+            var td0 = 0
+            while td0 < T.d {
+                let td1 = min(T.d, td0 + chunkTiles)
+                padPlanes(xn, channels: C, size: I, begin: pb, end: end, phases: 4,
+                          planes: (4 * td0)..<(4 * td1 + 1), into: sBuf.baseAddress!)
+                var list: [Int] = []
+                for td in td0..<td1 {
+                    if split {
+                        for th in stride(from: 0, to: T.h, by: 2) {
+                            list += [4 * (td - td0) * st.plane + 4 * th * st.row, 2 * td * O.h * O.w + 2 * th * O.w,
+                                     min(2, O.d - 2 * td), min(2, O.h - 2 * th), O.w,
+                                     th + 1 < T.h ? min(2, O.h - 2 * th - 2) : 0]
+                        }
+                    } else {
+                        for th in 0..<T.h { for tv in 0..<vectorsPerRow {
+                            list += [4 * (td - td0) * st.plane + 4 * th * st.row + 16 * tv,
+                                     2 * td * O.h * O.w + 2 * th * O.w + 32 * tv,
+                                     min(2, O.d - 2 * td), min(2, O.h - 2 * th), min(32, O.w - 32 * tv), 0]
+                        }}
+                    }
+                }
+                while list.count % 18 != 0 { list += list[(list.count - 6)..<(list.count - 3)] + [0, 0, 0] }
+                let groups = list.count / 18
+                // Tasks: groups of three tile vectors, each split into output-channel parts when there
+                // are too few groups to keep every core busy to the end.
+                let parts = max(1, min(nb, (4 * Parallel.threadCount + groups - 1) / groups))
+                let perPart = (nb + parts - 1) / parts
+                let src = SharedConstPointer(UnsafePointer(sBuf.baseAddress!))
+                list.withUnsafeBufferPointer { lBuf in wg.data.withUnsafeBufferPointer { uBuf in
+                    biasPadded.withUnsafeBufferPointer { bBuf in
+                        let lp = SharedConstPointer(lBuf.baseAddress!), up = SharedConstPointer(uBuf.baseAddress!)
+                        let bp = SharedConstPointer(bBuf.baseAddress!)
+                        Parallel.forEach(groups * parts) { task in
+                            let g = task / parts, part = task % parts
+                            let blocks = (part * perPart)..<min(nb, (part + 1) * perPart)
+                            if blocks.isEmpty { return }
+                            let work = pool.take()
+                            defer { pool.give(work) }
+                            var base = Winograd512Job(
+                                src: src.base, channelStride: st.channel, rowStride: st.row, planeStride: st.plane,
+                                phaseLength: st.phaseLength, channels: C, u: up.base, coutPadded: wg.coutPadded,
+                                cout: Cout, bias: bp.base, dst: yn.base, dstChannelStride: O.product,
+                                dstPlaneStride: O.h * O.w, dstRowStride: O.w, vectors: lp + 18 * g,
+                                vectorCount: 3, split: split, halfSource: 4 * st.row,
+                                halfDestination: 2 * O.w, activation: act, actA: actA, actB: actB,
+                                residual: rn?.base)
+                            base.streaming = stores.streaming
+                            base.prefetchStores = stores.prefetch
+                            winogradStride2Run(WinogradStride2Job(base: base, blocks: blocks), scratch: work)
+                        }
+                    }
+                }}
+                td0 = td1
+            }
+        }
+    }
+}
+
+/// The input gradient of a 3x3x3 stride-2 layer with the stride-2 Winograd kernel, transposed
+/// (`winogradStride2GradientRun`): `gy` holds `geo.outputShape`, `gx` receives `geo.inputShape`.
+/// `weights` are `WinogradStride2Weights(weight:transposed: true)`. In depth chunks of about
+/// `chunk` gradient planes.
+func winogradStride2BackwardInput(_ gy: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg: WinogradStride2Weights,
+                                  into gx: UnsafeMutablePointer<Float>, chunk: Int) {
+    let I = geo.input, O = geo.output, C = geo.outChannels, Cin = geo.inChannels
+    let p = geo.padding.begin
+    // Tiles of 4 gradients per axis, aligned with the input; tile t reads output-gradient samples
+    // 2t + beta + k (k = 0...2), that is 2t + b + k of the gradient padded by q before.
+    let S = Size3((I.d + 3) / 4, (I.h + 3) / 4, (I.w + 3) / 4)
+    let split = S.w <= 8
+    let beta = Size3((p.d - 1) >> 1, (p.h - 1) >> 1, (p.w - 1) >> 1)
+    let q = Size3(max(0, -beta.d), max(0, -beta.h), max(0, -beta.w))
+    let b = Size3(beta.d + q.d, beta.h + q.h, beta.w + q.w)
+    @inline(__always) func endPad(_ o: Int, _ q: Int, _ b: Int, _ s: Int) -> Int { max(0, 2 * s + b + 1 - (o + q)) }
+    let end = Size3(endPad(O.d, q.d, b.d, S.d), endPad(O.h, q.h, b.h, S.h) + (split && S.h % 2 == 1 ? 2 : 0),
+                    endPad(O.w, q.w, b.w, S.w))
+    let st = interleavedStrides(channels: C, size: O, begin: q, end: end, phases: 2)
+    let vectorsPerRow = (S.w + 15) / 16
+    let vectorsPerPlane = split ? (S.h + 1) / 2 : S.h * vectorsPerRow
+    let step = vectorsPerPlane % 3 == 0 ? 1 : 3
+    let chunkTiles = min(S.d, max(step, max(1, (min(chunk, I.d) + 3) / 4) / step * step))
+    var scratch = makeSourceScratch(SourceStrides(channel: st.channel, row: st.row, plane: st.plane,
+                                                  count: (2 * chunkTiles + 1) * st.plane, phases: 2,
+                                                  phaseLength: st.phaseLength))
+    let zeros = [Float](repeating: 0, count: wg.coutPadded)
+    let nb = wg.coutPadded / 8
+    let pool = ScratchPool(bytes: 4 * winogradStride2GradientScratchFloats(channels: C, blocks: nb),
+                           count: Parallel.threadCount)
+    defer { pool.release() }
+    let odd = (p.d & 1) | (p.h & 1) << 1 | (p.w & 1) << 2
+    scratch.withUnsafeMutableBufferPointer { sBuf in
+        for n in 0..<geo.batch {
+            let yn = gy + n * C * O.product
+            let xn = SharedPointer(gx + n * Cin * I.product)
+            var s0 = 0
+            while s0 < S.d {
+                let s1 = min(S.d, s0 + chunkTiles)
+                padPlanes(yn, channels: C, size: O, begin: q, end: end, phases: 2,
+                          planes: (2 * s0 + b.d)..<(2 * s1 + b.d + 1), into: sBuf.baseAddress!)
+                var list: [Int] = []
+                for sd in s0..<s1 {
+                    if split {
+                        for sh in stride(from: 0, to: S.h, by: 2) {
+                            list += [2 * (sd - s0) * st.plane + (2 * sh + b.h) * st.row, 4 * sd * I.h * I.w + 4 * sh * I.w,
+                                     min(4, I.d - 4 * sd), min(4, I.h - 4 * sh), I.w,
+                                     sh + 1 < S.h ? min(4, I.h - 4 * sh - 4) : 0]
+                        }
+                    } else {
+                        for sh in 0..<S.h { for tv in 0..<vectorsPerRow {
+                            list += [2 * (sd - s0) * st.plane + (2 * sh + b.h) * st.row + 16 * tv,
+                                     4 * sd * I.h * I.w + 4 * sh * I.w + 64 * tv,
+                                     min(4, I.d - 4 * sd), min(4, I.h - 4 * sh), min(64, I.w - 64 * tv), 0]
+                        }}
+                    }
+                }
+                // Fill the last group with copies of the last vector that store nothing.
+                while list.count % 18 != 0 { list += list[(list.count - 6)..<(list.count - 4)] + [0, 0, 0, 0] }
+                let groups = list.count / 18
+                let parts = max(1, min(nb, (4 * Parallel.threadCount + groups - 1) / groups))
+                let perPart = (nb + parts - 1) / parts
+                let src = SharedConstPointer(UnsafePointer(sBuf.baseAddress!))
+                list.withUnsafeBufferPointer { lBuf in wg.data.withUnsafeBufferPointer { uBuf in
+                    zeros.withUnsafeBufferPointer { zBuf in
+                        let lp = SharedConstPointer(lBuf.baseAddress!), up = SharedConstPointer(uBuf.baseAddress!)
+                        let zp = SharedConstPointer(zBuf.baseAddress!)
+                        Parallel.forEach(groups * parts) { task in
+                            let g = task / parts, part = task % parts
+                            let blocks = (part * perPart)..<min(nb, (part + 1) * perPart)
+                            if blocks.isEmpty { return }
+                            let work = pool.take()
+                            defer { pool.give(work) }
+                            let base = Winograd512Job(
+                                src: src.base, channelStride: st.channel, rowStride: st.row, planeStride: st.plane,
+                                phaseLength: st.phaseLength, channels: C, u: up.base, coutPadded: wg.coutPadded,
+                                cout: Cin, bias: zp.base, dst: xn.base, dstChannelStride: I.product,
+                                dstPlaneStride: I.h * I.w, dstRowStride: I.w, vectors: lp + 18 * g,
+                                vectorCount: 3, split: split, halfSource: 2 * st.row,
+                                halfDestination: 4 * I.w, activation: 0, actA: 0, actB: 0, residual: nil)
+                            winogradStride2GradientRun(WinogradStride2GradientJob(base: base, blocks: blocks, odd: odd,
+                                                                                  columnPhase: b.w), scratch: work)
+                        }
+                    }
+                }}
+                s0 = s1
+            }
+        }
+    }
+}
