@@ -68,4 +68,29 @@ import _TestSupport
             #expect(try grad.backward(gy, inputShape: x.shape, depthChunk: chunk) == gx, "chunks of \(chunk)")
         }
     }
+
+    /// A box of the output starting at even coordinates, recomputed from the input it reads with the
+    /// padding kept only at the border, has the whole run's bits (the incremental runner's boxes).
+    @Test(arguments: [64, 32])
+    func boxesFromEvenStartsAreBitIdentical(width: Int) throws {
+        let size = Size3(11, 14, width)
+        let x = Tensor.random([1, 16, size.d, size.h, size.w], seed: 190)
+        let conv = try PackedConv3D(weight: Tensor.random([10, 16, 3, 3, 3], seed: 191), bias: Tensor.random([10], seed: 192),
+                                    stride: 2, padding: 1)
+        let whole = try conv.forward(x)
+        let O = Size3(whole.shape[2], whole.shape[3], whole.shape[4])
+        #expect(conv.outputTile(wholeOutputWidth: O.w) == (Conv3DEngine.cpuHasAVX512 ? 2 : 1))
+        for (lo, hi) in [(Size3(0, 0, 0), Size3(3, 5, 7)), (Size3(2, 4, 6), Size3(6, 7, O.w)), (Size3(4, 2, 10), Size3(5, 7, 13))] {
+            // Inputs [2o - 1, 2(hi - 1) + 2) of each axis, clamped; padding where the clamp cut.
+            let start = Size3(2 * lo.d - 1, 2 * lo.h - 1, 2 * lo.w - 1), end = Size3(2 * hi.d, 2 * hi.h, 2 * hi.w)
+            let cl = Size3(max(0, start.d), max(0, start.h), max(0, start.w))
+            let ch = Size3(min(size.d, end.d), min(size.h, end.h), min(size.w, end.w))
+            let crop = try slice(x, starts: cl.array, ends: ch.array, axes: [2, 3, 4])
+            let pad = Padding3(begin: Size3(cl.d - start.d, cl.h - start.h, cl.w - start.w),
+                               end: Size3(end.d - ch.d, end.h - ch.h, end.w - ch.w))
+            let part = try conv.forward(crop, padding: pad, residual: nil, wholeOutputWidth: O.w)
+            let expected = try slice(whole, starts: lo.array, ends: hi.array, axes: [2, 3, 4])
+            #expect(part == expected, "box \(lo)..<\(hi)")
+        }
+    }
 }
