@@ -46,18 +46,28 @@ import VoxelTensorAVX512
         }
     }
 
-    /// Per axis, position p takes `g0` (p = 0), `g0 + g2` (1), `g2` (2) or `g1` (3, 4).
-    static let axis: [[Double]] = [[1, 0, 0], [1, 0, 1], [0, 0, 1], [0, 1, 0], [0, 1, 0]]
-
-    /// `g: [3][3][3]` -> `u: [5][5][5]`, the product of the per-axis maps.
+    /// `g: [3][3][3]` -> `u: [5][5][5]`, per axis position p taking `g0` (p = 0), `g0 + g2` (1), `g2` (2)
+    /// or `g1` (3, 4): along W, then H, then D (the per-term triple loop took about 25 ms for a
+    /// 64->128 layer, more than running it).
     static func transform(_ g: [Double], into u: inout [Double]) {
-        for a in 0..<5 { for b in 0..<5 { for c in 0..<5 {
-            var s = 0.0
-            for i in 0..<3 where axis[a][i] != 0 { for j in 0..<3 where axis[b][j] != 0 { for k in 0..<3 where axis[c][k] != 0 {
-                s += g[(i * 3 + j) * 3 + k]
-            }}}
-            u[(a * 5 + b) * 5 + c] = s
-        }}}
+        @inline(__always) func ax(_ a: Double, _ b: Double, _ c: Double) -> (Double, Double, Double, Double, Double) {
+            (a, a + c, c, b, b)
+        }
+        // Along W: [3][3][5]; along H: [3][5][5]; along D: [5][5][5].
+        var w = [Double](repeating: 0, count: 45), h = [Double](repeating: 0, count: 75)
+        for r in 0..<9 {
+            let v = ax(g[3 * r], g[3 * r + 1], g[3 * r + 2])
+            w[5 * r] = v.0; w[5 * r + 1] = v.1; w[5 * r + 2] = v.2; w[5 * r + 3] = v.3; w[5 * r + 4] = v.4
+        }
+        for a in 0..<3 { for k in 0..<5 {
+            let v = ax(w[(a * 3) * 5 + k], w[(a * 3 + 1) * 5 + k], w[(a * 3 + 2) * 5 + k])
+            h[(a * 5) * 5 + k] = v.0; h[(a * 5 + 1) * 5 + k] = v.1; h[(a * 5 + 2) * 5 + k] = v.2
+            h[(a * 5 + 3) * 5 + k] = v.3; h[(a * 5 + 4) * 5 + k] = v.4
+        }}
+        for jk in 0..<25 {
+            let v = ax(h[jk], h[25 + jk], h[50 + jk])
+            u[jk] = v.0; u[25 + jk] = v.1; u[50 + jk] = v.2; u[75 + jk] = v.3; u[100 + jk] = v.4
+        }
     }
 
     /// Whether a layer may run this way: 3x3x3, stride 2 on every axis, dilation 1, one group, at
