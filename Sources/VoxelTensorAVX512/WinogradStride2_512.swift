@@ -37,9 +37,6 @@ public struct WinogradStride2Job {
     public init(base: Winograd512Job, blocks: Range<Int>) { self.base = base; self.blocks = blocks }
 }
 
-/// Positions per axis and in 3D.
-@usableFromInline let s2Positions = 125
-
 /// Floats of scratch `winogradStride2Run` needs: the (H, W) slab of V for one D position and the
 /// output sums `Y` of `blocks` 8-channel blocks.
 public func winogradStride2ScratchFloats(channels: Int, blocks: Int) -> Int {
@@ -92,6 +89,7 @@ let s2Steps: [(feeds: Int, first: Int)] = {
     var g = 0
     while g < b.vectorCount {
         let vec = b.vectors + 6 * g
+        if b.prefetchStores && !split { prefetchOutputs(b, vec) }
         // Y[block][out][j][k]: out = jd * 4 + jh * 2 + jw. Each output's first sum is stored, the
         // later ones added (`s2Steps`), so Y needs no zeroing.
         for pa in 0..<5 {
