@@ -141,6 +141,28 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
         var cb = 0
         while cb < job.coutPadded {
             let blocks = min(chunk, job.coutPadded - cb) / 8
+            if oneBlock {
+                // Plane by plane: the 16 positions of plane a into a buffer, then along W and H to the
+                // 4 values each output channel and tile vector keeps of that plane (`planeSums`).
+                let bs = 24 * blocks, sums = m + 16 * bs
+                for a in 0..<4 {
+                    for q in 0..<16 { for b in 0..<blocks {
+                        product(job, v: UnsafePointer(v), vStride: vs, pos: 16 * a + q, cb: cb + 8 * b, channels: 0..<C,
+                                into: m + q * bs + 24 * b, accumulate: false)
+                    }}
+                    planeSums(UnsafePointer(m), stride: bs, count: bs, into: sums + 4 * a * bs)
+                }
+                for j in 0..<min(8 * blocks, job.cout - cb) {
+                    for k in 0..<3 {
+                        let e = vec + 6 * k
+                        if e[2] == 0 || e[4] == 0 || (e[3] == 0 && e[5] == 0) { continue }
+                        outputTransformSums(job, s: UnsafePointer(sums + 3 * j + k), stride: bs, co: cb + j,
+                                            dstOffset: e[1], nd: e[2], nh: e[3], nw: e[4], nhB: e[5], split: split)
+                    }
+                }
+                cb += 8 * blocks
+                continue
+            }
             var c0 = 0
             while c0 < C {
                 let ci = c0..<min(C, c0 + kc)
@@ -151,7 +173,7 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
                 @inline(__always) func multiply(accumulate: Bool) {
                     for pos in 0..<64 { for b in 0..<blocks {
                         product(job, v: UnsafePointer(v), vStride: vs, pos: pos, cb: cb + 8 * b, channels: ci,
-                                into: m + 24 * b, accumulate: accumulate)
+                                into: m + pos * mPositionStride(job) + 24 * b, accumulate: accumulate)
                     }}
                 }
                 if c0 == 0 { multiply(accumulate: false) } else { multiply(accumulate: true) }
@@ -246,12 +268,11 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 }
 
 /// For output channels `cb..<cb+8` at one position, over the input channels `channels` (V's block,
-/// positions `vStride` vectors apart): `m[pos * mPositionStride + 3 * j + k] = sum_ci v[pos][ci][k] *
-/// u[pos][ci][cb + j]`, added to what `m` holds when `accumulate` (the sum of the earlier blocks).
+/// positions `vStride` vectors apart): `o[3 * j + k] = sum_ci v[pos][ci][k] * u[pos][ci][cb + j]`,
+/// added to what `o` holds when `accumulate` (the sum of the earlier blocks).
 @inline(__always) func product(_ job: Winograd512Job, v: UnsafePointer<SIMD16<Float>>, vStride: Int, pos: Int, cb: Int,
-                               channels: Range<Int>, into m: UnsafeMutablePointer<SIMD16<Float>>, accumulate: Bool) {
+                               channels: Range<Int>, into o: UnsafeMutablePointer<SIMD16<Float>>, accumulate: Bool) {
     let C = job.channels, cp = job.coutPadded
-    let o = m + pos * mPositionStride(job)
     do {
         var a00 = SIMD16<Float>(), a01 = a00, a02 = a00, a03 = a00, a04 = a00, a05 = a00, a06 = a00, a07 = a00
         var a10 = a00, a11 = a00, a12 = a00, a13 = a00, a14 = a00, a15 = a00, a16 = a00, a17 = a00
@@ -290,6 +311,43 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
         o[12] = a04; o[13] = a14; o[14] = a24; o[15] = a05; o[16] = a15; o[17] = a25
         o[18] = a06; o[19] = a16; o[20] = a26; o[21] = a07; o[22] = a17; o[23] = a27
     }
+}
+
+/// The 16 positions of one plane (`m[q * stride + i]`, q = b * 4 + c, for `count` vectors i) along W
+/// and then H, as `outputTransform` takes them: `out[r * stride + i]` for r = (h'0 w'0, h'0 w'1,
+/// h'1 w'0, h'1 w'1). Kept per plane, so the products' sums stay in a buffer of 16 positions rather
+/// than 64 (a 16->16 layer's 196 KB M was read back from L2 by the output transform).
+@inline(__always) func planeSums(_ m: UnsafePointer<SIMD16<Float>>, stride: Int, count: Int,
+                                 into out: UnsafeMutablePointer<SIMD16<Float>>) {
+    for i in 0..<count {
+        let p = m + i
+        @inline(__always) func row(_ b: Int) -> (SIMD16<Float>, SIMD16<Float>) {
+            let q = p + 4 * b * stride
+            return at(q[0], q[stride], q[2 * stride], q[3 * stride])
+        }
+        let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+        let (e0, e1) = at(r0.0, r1.0, r2.0, r3.0)
+        let (o0, o1) = at(r0.1, r1.1, r2.1, r3.1)
+        let q = out + i
+        q[0] = e0; q[stride] = o0; q[2 * stride] = e1; q[3 * stride] = o1
+    }
+}
+
+/// `outputTransform` from the planes' sums (`planeSums`; `s[(4 * a + r) * stride]`): along D, then
+/// bias, residual, activation and stores. The same operations in the same order, so the same bits.
+@inline(never) func outputTransformSums(_ job: Winograd512Job, s: UnsafePointer<SIMD16<Float>>, stride: Int, co: Int,
+                                        dstOffset: Int, nd: Int, nh: Int, nw: Int, nhB: Int, split: Bool) {
+    @inline(__always) func plane(_ a: Int) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+        let q = s + 4 * a * stride
+        return (q[0], q[stride], q[2 * stride], q[3 * stride])
+    }
+    let s0 = plane(0), s1 = plane(1), s2 = plane(2), s3 = plane(3)
+    let bias = SIMD16<Float>(repeating: job.bias[co])
+    let base = co * job.dstChannelStride + dstOffset
+    storeRow(job, base, 0, 0, nd, nh, nw, nhB, split, s0.0 + s1.0 + s2.0 + bias, s0.1 + s1.1 + s2.1 + bias)
+    storeRow(job, base, 0, 1, nd, nh, nw, nhB, split, s0.2 + s1.2 + s2.2 + bias, s0.3 + s1.3 + s2.3 + bias)
+    storeRow(job, base, 1, 0, nd, nh, nw, nhB, split, s1.0 - s2.0 - s3.0 + bias, s1.1 - s2.1 - s3.1 + bias)
+    storeRow(job, base, 1, 1, nd, nh, nw, nhB, split, s1.2 - s2.2 - s3.2 + bias, s1.3 - s2.3 - s3.3 + bias)
 }
 
 /// A^T along one axis.
