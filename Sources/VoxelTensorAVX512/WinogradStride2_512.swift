@@ -89,7 +89,6 @@ let s2Steps: [(feeds: Int, first: Int)] = {
     var g = 0
     while g < b.vectorCount {
         let vec = b.vectors + 6 * g
-        if b.prefetchStores && !split { prefetchOutputs(b, vec) }
         // Y[block][out][j][k]: out = jd * 4 + jh * 2 + jw. Each output's first sum is stored, the
         // later ones added (`s2Steps`), so Y needs no zeroing.
         for pa in 0..<5 {

@@ -176,7 +176,6 @@ func winogradStride2Forward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weig
                                 halfDestination: 2 * O.w, activation: act, actA: actA, actB: actB,
                                 residual: rn?.base)
                             base.streaming = stores.streaming
-                            base.prefetchStores = stores.prefetch
                             winogradStride2Run(WinogradStride2Job(base: base, blocks: blocks), scratch: work)
                         }
                     }
