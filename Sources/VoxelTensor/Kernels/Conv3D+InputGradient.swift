@@ -38,7 +38,9 @@ public struct PackedConv3DInputGradient: Sendable {
     /// For 3x3x3 layers with stride 2: the weights of the stride-2 Winograd kernel, transposed.
     let transposedStride2: Lazy<WinogradStride2Weights>?
 
-    /// Whether gradients `width` columns wide (the forward input's width) run on a Winograd path.
+    /// Whether gradients `width` columns wide (the forward input's width) run on a Winograd path. For
+    /// stride 2 the rule is the forward's on its output width with padding 1, `(width + 1) / 2`: the
+    /// gradient's tiles are 4 input columns wide, so as many per row as the forward's tiles.
     public func usesWinograd(width: Int) -> Bool {
         flipped != nil && WinogradWeights.prefers(width: width)
             || transposedStride2 != nil && WinogradStride2Weights.prefers(width: (width + 1) / 2)
