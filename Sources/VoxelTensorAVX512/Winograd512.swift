@@ -53,6 +53,11 @@ public struct Winograd512Job {
     public var activation: Int, actA: Float, actB: Float
     /// Laid out like `dst`, added before the activation, or nil.
     public var residual: UnsafePointer<Float>?
+    /// Split vectors of four rows of tiles (rows of at most 4 tiles, 7-8 columns): lanes 4r..4r+3 are
+    /// tiles of row of tiles r, `r * halfSource` floats further in the source and `r *
+    /// halfDestination` further in the output; a tile vector's entry then gives the valid output rows
+    /// of all four (0-8) in place of the second half's.
+    public var quad = false
     /// Store whole vectors with streaming stores (outputs larger than the caches).
     public var streaming = false
     /// Prefetch for writing each group's output lines before its products (outputs larger than the
@@ -223,11 +228,16 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
                                       into out: UnsafeMutablePointer<SIMD16<Float>>, split: Bool) {
     let L = job.phaseLength, ps = job.planeStride, rs = job.rowStride, half = job.halfSource
     let posStride = vPositionStride(job.blocking.kc)
-    // 16 tiles: one load, or two loads of 8 (split vectors).
+    // 16 tiles: one load, or two loads of 8 (split vectors), or four of 4 (quad).
+    let quad = job.quad
     @inline(__always) func tiles(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-        split ? SIMD16(lowHalf: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self),
-                       highHalf: UnsafeRawPointer(p + half).loadUnaligned(as: SIMD8<Float>.self))
-              : UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+        if !split { return UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+        if quad {
+            @inline(__always) func four(_ r: Int) -> SIMD4<Float> { UnsafeRawPointer(p + r * half).loadUnaligned(as: SIMD4<Float>.self) }
+            return SIMD16(lowHalf: SIMD8(lowHalf: four(0), highHalf: four(1)), highHalf: SIMD8(lowHalf: four(2), highHalf: four(3)))
+        }
+        return SIMD16(lowHalf: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self),
+                      highHalf: UnsafeRawPointer(p + half).loadUnaligned(as: SIMD8<Float>.self))
     }
     for ci in channels {
         let s = job.src + srcOffset + ci * job.channelStride
@@ -405,7 +415,18 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     if dd >= nd { return }
     let off = base + dd * job.dstPlaneStride + hh * job.dstRowStride
     let z = zipColumns(even, odd)
-    if split {
+    if split && job.quad {
+        // Columns 8r..8r+7 of z are row of tiles r's; `nhB` valid output rows over the four.
+        var zz = z
+        withUnsafeBytes(of: &zz) { raw in
+            let f = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            for r in 0..<4 where hh < nhB - 2 * r {
+                let q = SIMD16<Float>(lowHalf: UnsafeRawPointer(f + 8 * r).loadUnaligned(as: SIMD8<Float>.self),
+                                      highHalf: SIMD8<Float>())
+                storeColumns(job, off + r * job.halfDestination, q, nw)
+            }
+        }
+    } else if split {
         if hh < nh { storeColumns(job, off, z.lowHalf, nw) }
         if hh < nhB { storeColumns(job, off + job.halfDestination, z.highHalf, nw) }
     } else if hh < nh {

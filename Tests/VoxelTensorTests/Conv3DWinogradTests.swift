@@ -28,6 +28,13 @@ import _TestSupport
                  activation: .relu),
         ConvCase(name: "split 6->12 W11", cin: 6, cout: 12, size: Size3(5, 6, 11), kernel: 3, padding: 1),
         ConvCase(name: "split batch 2 W9 no padding", batch: 2, cin: 8, cout: 9, size: Size3(5, 8, 11), kernel: 3),
+        // Rows of 7-8 columns: four rows of tiles per vector (5 rows of tiles: a second vector with
+        // one; 4 rows of tiles, the last half valid), many channels (blocks of V), residual, batch.
+        ConvCase(name: "quad 16->16 W8 10 rows relu", cin: 16, cout: 16, size: Size3(5, 10, 8), kernel: 3, padding: 1,
+                 activation: .relu),
+        ConvCase(name: "quad 96->24 W7 no padding", cin: 96, cout: 24, size: Size3(6, 9, 9), kernel: 3),
+        ConvCase(name: "quad batch 2 W7 asymmetric", batch: 2, cin: 12, cout: 8, size: Size3(4, 7, 8), kernel: 3,
+                 padding: [1, 0, 0, 1, 1, 1]),
     ]
 
     @Test(arguments: cases)
@@ -68,7 +75,7 @@ import _TestSupport
     /// The transformed input in blocks of any number of input channels (accumulators stored between
     /// blocks and loaded back): the same bits as one block, forward (with a residual) and for the
     /// input gradient, which runs the same kernel.
-    @Test(arguments: [cases[0], cases[1], cases[5], cases[8], cases[9]])
+    @Test(arguments: [cases[0], cases[1], cases[5], cases[8], cases[9], cases[12], cases[13]])
     func channelBlocksGiveTheSameBits(_ c: ConvCase) throws {
         let (x, w, b) = c.inputs(seed: 95)
         let conv = try PackedConv3D(weight: w, bias: b, stride: c.stride, padding: c.padding, activation: c.activation)
@@ -91,7 +98,7 @@ import _TestSupport
 
     /// A box of the output starting at even coordinates, recomputed from the input it reads with the
     /// padding kept only at the border, has the whole run's bits.
-    @Test(arguments: [40, 16])
+    @Test(arguments: [40, 16, 8])
     func boxesFromEvenStartsAreBitIdentical(width: Int) throws {
         let x = Tensor.random([1, 6, 9, 10, width], seed: 90)
         let w = Tensor.random([10, 6, 3, 3, 3], seed: 91)
@@ -100,7 +107,9 @@ import _TestSupport
         #expect(conv.outputTile(wholeOutputWidth: width) == (Conv3DEngine.cpuHasAVX512 ? 2 : 1))
         let boxes = width == 40
             ? [(Size3(0, 0, 0), Size3(3, 5, 7)), (Size3(2, 4, 10), Size3(9, 10, 37)), (Size3(4, 6, 30), Size3(7, 9, 40))]
-            : [(Size3(0, 0, 0), Size3(3, 5, 7)), (Size3(2, 4, 6), Size3(9, 10, 13)), (Size3(4, 6, 2), Size3(7, 9, 16))]
+            : width == 16
+            ? [(Size3(0, 0, 0), Size3(3, 5, 7)), (Size3(2, 4, 6), Size3(9, 10, 13)), (Size3(4, 6, 2), Size3(7, 9, 16))]
+            : [(Size3(0, 0, 0), Size3(3, 5, 7)), (Size3(2, 4, 2), Size3(9, 10, 8)), (Size3(4, 6, 4), Size3(7, 9, 8))]
         for (lo, hi) in boxes {
             // Inputs [o - 1, o + 2) of each axis, clamped; padding where the clamp cut.
             let start = Size3(lo.d - 1, lo.h - 1, lo.w - 1), end = Size3(hi.d + 1, hi.h + 1, hi.w + 1)
@@ -122,7 +131,8 @@ import _TestSupport
     @Test func narrowRowsAndOtherLayersRunDirect() throws {
         let k3 = try PackedConv3D(weight: .random([16, 16, 3, 3, 3], seed: 1), padding: 1)
         let avx512 = Conv3DEngine.cpuHasAVX512
-        #expect(!k3.usesWinograd(width: 8) && !k3.usesWinograd(width: 20))
+        #expect(!k3.usesWinograd(width: 6) && !k3.usesWinograd(width: 20))
+        #expect(k3.usesWinograd(width: 7) == avx512 && k3.usesWinograd(width: 8) == avx512)
         #expect(k3.usesWinograd(width: 9) == avx512 && k3.usesWinograd(width: 16) == avx512 && k3.usesWinograd(width: 24) == avx512)
         #expect(try PackedConv3D(weight: .random([16, 16, 3, 3, 3], seed: 1), stride: 2, padding: 1)
             .usesWinograd(width: 32) == avx512)

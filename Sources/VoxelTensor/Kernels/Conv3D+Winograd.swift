@@ -87,7 +87,7 @@ import VoxelTensorAVX512
     /// Whether outputs `width` columns wide run this way. A tile vector holds 16 tiles (32 columns)
     /// along W, so narrow rows leave lanes idle: at 16 columns half of them, and there the direct
     /// engine (~90% of peak at 16^3) is as fast.
-    static func prefers(width: Int) -> Bool { width >= 24 || (9...16).contains(width) }
+    static func prefers(width: Int) -> Bool { width >= 24 || (7...16).contains(width) }
 }
 
 /// A value made on first use and then kept, under a lock: a layer's Winograd weights (most layers
@@ -180,8 +180,11 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
     // One more zero plane, row or column after an odd output size, so every tile's 4x4x4 patch lies
     // inside the padded volume. Rows of at most 8 tiles run as split vectors, two rows of tiles per
     // vector (`Winograd512Job.split`); an odd count of tile rows then reads two more rows of zeros.
-    let split = T.w <= 8
-    let end = Size3(geo.padding.end.d + O.d % 2, geo.padding.end.h + O.h % 2 + (split && T.h % 2 == 1 ? 2 : 0),
+    let split = T.w <= 8, quad = T.w <= 4
+    // Rows of tiles per vector, and the rows of zeros a last vector reads past the last row of tiles.
+    let rowsPerVector = quad ? 4 : split ? 2 : 1
+    let extraRows = 2 * ((T.h + rowsPerVector - 1) / rowsPerVector * rowsPerVector - T.h)
+    let end = Size3(geo.padding.end.d + O.d % 2, geo.padding.end.h + O.h % 2 + extraRows,
                     geo.padding.end.w + O.w % 2)
     let st = interleavedStrides(channels: C, size: I, begin: geo.padding.begin, end: end, phases: 2)
     let chunkTiles = max(1, (min(chunk, O.d) + 1) / 2)
@@ -212,7 +215,13 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
                 // nothing to store).
                 var list: [Int] = []
                 for td in td0..<td1 {
-                    if split {
+                    if quad {
+                        // Four rows of tiles; the last int is the valid output rows of all four.
+                        for th in stride(from: 0, to: T.h, by: 4) {
+                            list += [2 * (td - td0) * st.plane + 2 * th * st.row, 2 * td * O.h * O.w + 2 * th * O.w,
+                                     min(2, O.d - 2 * td), min(2, O.h - 2 * th), O.w, min(8, O.h - 2 * th)]
+                        }
+                    } else if split {
                         for th in stride(from: 0, to: T.h, by: 2) {
                             list += [2 * (td - td0) * st.plane + 2 * th * st.row, 2 * td * O.h * O.w + 2 * th * O.w,
                                      min(2, O.d - 2 * td), min(2, O.h - 2 * th), O.w,
@@ -248,6 +257,7 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
                                 vectorCount: 3 * (g1 - g0), split: split, halfSource: 2 * st.row,
                                 halfDestination: 2 * O.w, activation: act, actA: actA, actB: actB,
                                 residual: rn?.base)
+                            job.quad = quad
                             job.streaming = stores.streaming
                             job.prefetchStores = stores.prefetch
                             job.channelBlock = channelBlock

@@ -81,8 +81,10 @@ import VoxelTensorAVX512
             && (padding.begin.array + padding.end.array).allSatisfy { $0 >= 0 }
     }
 
-    /// Whether outputs `width` columns wide run this way (as `WinogradWeights.prefers`).
-    static func prefers(width: Int) -> Bool { WinogradWeights.prefers(width: width) }
+    /// Whether outputs `width` columns wide run this way: rows of 9-16 (split vectors) or at least 24
+    /// columns. (Rows of 4 tiles would leave half the lanes of a split vector idle; the stride-1 kernel
+    /// packs four rows of tiles into a vector there, this one does not.)
+    static func prefers(width: Int) -> Bool { width >= 24 || (9...16).contains(width) }
 }
 
 /// Output planes per chunk of `winogradStride2Forward`.

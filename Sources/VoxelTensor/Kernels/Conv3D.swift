@@ -105,11 +105,12 @@ public struct PackedConv3D: Sendable {
     /// Winograd F(2x2x2, 3x3x3) (outputs are computed in 2x2x2 tiles from even coordinates), else 1.
     public func outputTile(wholeOutputWidth: Int) -> Int { usesWinograd(width: wholeOutputWidth) ? 2 : 1 }
 
-    /// Whether outputs `width` columns wide run on a Winograd path (3x3x3, one group, AVX-512, rows of
-    /// 9-16 or at least 24 columns; stride 1 with at least 4 inputs and 8 outputs, or stride 2 with at
-    /// least 16 inputs and 8 outputs; docs/engine.md).
+    /// Whether outputs `width` columns wide run on a Winograd path (3x3x3, one group, AVX-512; stride 1
+    /// with at least 4 inputs and 8 outputs and rows of 7-16 or at least 24 columns, or stride 2 with
+    /// at least 16 inputs and 8 outputs and rows of 9-16 or at least 24; docs/engine.md).
     public func usesWinograd(width: Int) -> Bool {
-        (winograd != nil || winogradStride2 != nil) && WinogradWeights.prefers(width: width)
+        winograd != nil && WinogradWeights.prefers(width: width)
+            || winogradStride2 != nil && WinogradStride2Weights.prefers(width: width)
     }
 
     /// `forward` with a given number of output planes per chunk (tests: every chunking gives the same bits).
