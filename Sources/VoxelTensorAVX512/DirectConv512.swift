@@ -684,7 +684,8 @@ struct W1Accumulators {
                 // written at the same time). Not for a row's last vector: its 32nd float can lie past
                 // the row's end (the W phase 1 of an even width, the phase 0 of an odd one).
                 let old = SIMD32<Float>(lowHalf: load16(d), highHalf: load16(d + 16))
-                UnsafeMutableRawPointer(d).storeBytes(of: zipColumns(activate(acc[k], p), old.oddHalf), as: SIMD32<Float>.self)
+                UnsafeMutableRawPointer(d).storeBytes(of: zipColumns(activate(acc[k], p), old.oddHalf),
+                                                      as: (SIMD16<Float>, SIMD16<Float>).self)
             } else {
                 let src = flat + 16 * k
                 if let res = p.residual { for l in 0..<n { src[l] += res[off + l &* step] } }

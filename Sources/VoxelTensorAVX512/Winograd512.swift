@@ -366,9 +366,10 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
     (m0 + m1 + m2, m1 - m2 - m3)
 }
 
-/// The even and odd columns as 32 consecutive ones (two permutes, `vx_zip16`).
-@inline(__always) func zipColumns(_ even: SIMD16<Float>, _ odd: SIMD16<Float>) -> SIMD32<Float> {
-    var z = SIMD32<Float>()
+/// The even and odd columns as 32 consecutive ones, in two vectors of 16 (two permutes, `vx_zip16`).
+/// A tuple, not a SIMD32: `SIMD32.lowHalf` compiled to a call (2.4% of a 16->16 layer's samples).
+@inline(__always) func zipColumns(_ even: SIMD16<Float>, _ odd: SIMD16<Float>) -> (SIMD16<Float>, SIMD16<Float>) {
+    var z = (SIMD16<Float>(), SIMD16<Float>())
     withUnsafeMutableBytes(of: &z) { vx_zip16(even, odd, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
     return z
 }
@@ -419,6 +420,7 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
         // Columns 8r..8r+7 of z are row of tiles r's; `nhB` valid output rows over the four.
         var zz = z
         withUnsafeBytes(of: &zz) { raw in
+            // (The two vectors lie back to back: columns 0-15, then 16-31.)
             let f = raw.baseAddress!.assumingMemoryBound(to: Float.self)
             for r in 0..<4 where hh < nhB - 2 * r {
                 let q = SIMD16<Float>(lowHalf: UnsafeRawPointer(f + 8 * r).loadUnaligned(as: SIMD8<Float>.self),
@@ -427,14 +429,14 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
             }
         }
     } else if split {
-        if hh < nh { storeColumns(job, off, z.lowHalf, nw) }
-        if hh < nhB { storeColumns(job, off + job.halfDestination, z.highHalf, nw) }
+        if hh < nh { storeColumns(job, off, z.0, nw) }
+        if hh < nhB { storeColumns(job, off + job.halfDestination, z.1, nw) }
     } else if hh < nh {
         if job.streaming && nw == 32 {
             streamColumns(job, off, z)
         } else {
-            storeColumns(job, off, z.lowHalf, min(16, nw))
-            if nw > 16 { storeColumns(job, off + 16, z.highHalf, nw - 16) }
+            storeColumns(job, off, z.0, min(16, nw))
+            if nw > 16 { storeColumns(job, off + 16, z.1, nw - 16) }
         }
     }
 }
@@ -442,15 +444,15 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 /// Stores 32 consecutive outputs at output offset `off`, with the residual added and the activation
 /// applied: the whole 64-byte lines among them with streaming stores, the partial lines at either end
 /// (shared with the neighbouring tile vectors, see `storeVector`) with plain ones.
-@inline(__always) func streamColumns(_ job: Winograd512Job, _ off: Int, _ z: SIMD32<Float>) {
-    let lo = finished(job, off, z.lowHalf), hi = finished(job, off + 16, z.highHalf)
+@inline(__always) func streamColumns(_ job: Winograd512Job, _ off: Int, _ z: (SIMD16<Float>, SIMD16<Float>)) {
+    let lo = finished(job, off, z.0), hi = finished(job, off + 16, z.1)
     let d = job.dst + off
     let m = (Int(bitPattern: d) >> 2) & 15
     if m == 0 {
         vx_stream16(d, lo); vx_stream16(d + 16, hi)
         return
     }
-    var row = SIMD32<Float>(lowHalf: lo, highHalf: hi)
+    var row = (lo, hi)
     withUnsafeBytes(of: &row) { raw in
         let f = raw.baseAddress!.assumingMemoryBound(to: Float.self)
         for l in 0..<(16 - m) { d[l] = f[l] }
