@@ -226,38 +226,6 @@ let s2Steps: [(feeds: Int, first: Int)] = {
     }
 }
 
-/// Copies `rows` input rows of `width` floats (`srcRowStride` apart) into rows of the padded
-/// four-phase layout (`dstRowStride` apart, each `4 * phaseLength` floats): zeros, then input column c
-/// at phase `(c + begin) % 4`, index `(c + begin) / 4`, 32 columns at a time with two shuffles
-/// (`vx_split4x8`). Also prefetches the same rows `prefetchOffset` floats further (0: none), as the
-/// padded copy does two channels ahead. The stride-2 Winograd kernel's source; per row the generic
-/// copy took about 60 cycles, mostly a memset call and AVX2 shuffles.
-public func splitRows4(_ src: UnsafePointer<Float>, srcRowStride: Int, rows: Int, width: Int, begin: Int,
-                       into dst: UnsafeMutablePointer<Float>, dstRowStride: Int, phaseLength: Int,
-                       prefetchOffset: Int) {
-    let rowLen = 4 * phaseLength
-    for r in 0..<rows {
-        let s = src + r * srcRowStride, d = dst + r * dstRowStride
-        if prefetchOffset != 0 {
-            var l = 0
-            while l < width { vx_prefetch(s + prefetchOffset + l); l += 16 }
-            vx_prefetch(s + prefetchOffset + width - 1)
-        }
-        var z = 0
-        while z + 16 <= rowLen { UnsafeMutableRawPointer(d + z).storeBytes(of: SIMD16<Float>(), as: SIMD16<Float>.self); z += 16 }
-        while z < rowLen { d[z] = 0; z += 1 }
-        @inline(__always) func at(_ c: Int) -> UnsafeMutablePointer<Float> {
-            d + ((c + begin) & 3) * phaseLength + (c + begin) >> 2
-        }
-        var c = 0
-        while c + 32 <= width {
-            vx_split4x8(s + c, at(c), at(c + 1), at(c + 2), at(c + 3))
-            c += 32
-        }
-        while c < width { at(c).pointee = s[c]; c += 1 }
-    }
-}
-
 // The input gradient of a 3x3x3 stride-2 layer, the same products transposed. With the padded input
 // P (padding `p` before), dP[j] = sum over 2o + k = j of w[k] dy[o]. Per axis a tile is four
 // consecutive input positions i = 4t..4t+3 (j = i + p) and reads three output-gradient samples e0-e2

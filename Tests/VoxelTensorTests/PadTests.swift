@@ -7,9 +7,9 @@ import _TestSupport
 /// w' % phases at w' / phases, zeros outside the input, negative pads cropping.
 @Suite struct PadTests {
     /// (width, begin w, end w, phases): rows long and short enough for the vector split and its
-    /// scalar ends, both parities of the begin pad, crops, and 1-4 phases. Four phases (the stride-2
-    /// Winograd kernel's source) split 32 columns at a time (`splitRows4` on AVX-512, the AVX2 copy
-    /// for a cropped begin): whole and partial blocks of 32, every begin pad mod 4, a cropped end.
+    /// scalar ends, both parities of the begin pad, crops, and 1-4 phases. Two and four phases split
+    /// 32 columns at a time (`splitRows` on AVX-512; the AVX2 copy for a cropped begin):
+    /// whole and partial blocks of 32, every begin pad mod 4, cropped ends.
     static let rows: [(Int, Int, Int, Int)] = [
         (32, 1, 1, 2), (33, 1, 2, 2), (64, 1, 1, 2), (67, 2, 0, 2), (70, 0, 3, 2), (40, -1, 1, 2), (96, 3, 2, 2),
         (37, 3, 1, 2), (5, 1, 1, 2), (48, -2, -1, 2), (29, 1, 1, 1), (31, 2, 1, 3), (64, 1, 2, 1),

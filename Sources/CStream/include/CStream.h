@@ -145,4 +145,16 @@ static inline __attribute__((always_inline)) void vx_zip4x16(vx_float16 a, vx_fl
     __builtin_memcpy(out + 48, &r3, sizeof r3);
 }
 
+/// Splits the 32 floats at `p` by index parity: `p[2i]` to `even + i`, `p[2i + 1]` to `odd + i`
+/// (16 floats each): two `vpermt2ps`. The stride-1 Winograd kernel's source rows.
+static inline __attribute__((always_inline)) void vx_split2x16(const float *p, float *even, float *odd) {
+    vx_float16 a, b;
+    __builtin_memcpy(&a, p, sizeof a);
+    __builtin_memcpy(&b, p + 16, sizeof b);
+    vx_float16 e = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    vx_float16 o = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __builtin_memcpy(even, &e, sizeof e);
+    __builtin_memcpy(odd, &o, sizeof o);
+}
+
 #endif
