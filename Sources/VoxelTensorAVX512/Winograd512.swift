@@ -19,9 +19,13 @@ import CStream
 // The output transform gives the even and odd output columns as two vectors, interleaved into 32
 // consecutive columns by two permutes.
 //
+// Rows of at most 8 tiles run as split vectors (two rows of tiles, 8 lanes each), rows of at most 4
+// as quad vectors (four rows of tiles, 4 lanes each).
+//
 // Work unit: 3 tile vectors at once (any three; the driver lists them), so the matrix product's
 // micro-kernel holds 3 tile vectors x 8 output channels = 24 zmm accumulators and per input channel
-// loads 3 vectors and broadcasts 8 weights.
+// loads 3 vectors and broadcasts 8 weights. Without channel blocks the products of one plane's 16
+// positions are reduced along W and H at once (`planeSums`), so M never holds all 64 positions.
 //
 // Garbage lanes: lanes past a row's last tile, and the 4th sample of a patch past the padded volume,
 // read whatever lies in the buffer (the driver pads one extra zero plane/row/column for odd output
@@ -351,13 +355,8 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
         let q = s + 4 * a * stride
         return (q[0], q[stride], q[2 * stride], q[3 * stride])
     }
-    let s0 = plane(0), s1 = plane(1), s2 = plane(2), s3 = plane(3)
-    let bias = SIMD16<Float>(repeating: job.bias[co])
-    let base = co * job.dstChannelStride + dstOffset
-    storeRow(job, base, 0, 0, nd, nh, nw, nhB, split, s0.0 + s1.0 + s2.0 + bias, s0.1 + s1.1 + s2.1 + bias)
-    storeRow(job, base, 0, 1, nd, nh, nw, nhB, split, s0.2 + s1.2 + s2.2 + bias, s0.3 + s1.3 + s2.3 + bias)
-    storeRow(job, base, 1, 0, nd, nh, nw, nhB, split, s1.0 - s2.0 - s3.0 + bias, s1.1 - s2.1 - s3.1 + bias)
-    storeRow(job, base, 1, 1, nd, nh, nw, nhB, split, s1.2 - s2.2 - s3.2 + bias, s1.3 - s2.3 - s3.3 + bias)
+    storeTile(job, plane(0), plane(1), plane(2), plane(3), co: co, dstOffset: dstOffset, nd: nd, nh: nh, nw: nw,
+              nhB: nhB, split: split)
 }
 
 /// A^T along one axis.
@@ -399,9 +398,18 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
         default: s3 = v
         }
     }
+    storeTile(job, s0, s1, s2, s3, co: co, dstOffset: dstOffset, nd: nd, nh: nh, nw: nw, nhB: nhB, split: split)
+}
+
+/// The last step of the output transform, along D (`y0 = s0 + s1 + s2`, `y1 = s1 - s2 - s3` from the
+/// planes' sums along W and H), then bias, residual, activation and the stores of the valid outputs.
+@inline(__always) func storeTile(_ job: Winograd512Job, _ s0: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>),
+                                 _ s1: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>),
+                                 _ s2: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>),
+                                 _ s3: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>),
+                                 co: Int, dstOffset: Int, nd: Int, nh: Int, nw: Int, nhB: Int, split: Bool) {
     let bias = SIMD16<Float>(repeating: job.bias[co])
     let base = co * job.dstChannelStride + dstOffset
-    // Along D: y0 = s0 + s1 + s2, y1 = s1 - s2 - s3.
     storeRow(job, base, 0, 0, nd, nh, nw, nhB, split, s0.0 + s1.0 + s2.0 + bias, s0.1 + s1.1 + s2.1 + bias)
     storeRow(job, base, 0, 1, nd, nh, nw, nhB, split, s0.2 + s1.2 + s2.2 + bias, s0.3 + s1.3 + s2.3 + bias)
     storeRow(job, base, 1, 0, nd, nh, nw, nhB, split, s1.0 - s2.0 - s3.0 + bias, s1.1 - s2.1 - s3.1 + bias)
