@@ -334,17 +334,23 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 @inline(__always) func planeSums(_ m: UnsafePointer<SIMD16<Float>>, stride: Int, count: Int,
                                  into out: UnsafeMutablePointer<SIMD16<Float>>) {
     for i in 0..<count {
-        let p = m + i
-        @inline(__always) func row(_ b: Int) -> (SIMD16<Float>, SIMD16<Float>) {
-            let q = p + 4 * b * stride
-            return at(q[0], q[stride], q[2 * stride], q[3 * stride])
-        }
-        let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
-        let (e0, e1) = at(r0.0, r1.0, r2.0, r3.0)
-        let (o0, o1) = at(r0.1, r1.1, r2.1, r3.1)
-        let q = out + i
-        q[0] = e0; q[stride] = o0; q[2 * stride] = e1; q[3 * stride] = o1
+        let s = alongWH(m + i, stride: stride), q = out + i
+        q[0] = s.0; q[stride] = s.1; q[2 * stride] = s.2; q[3 * stride] = s.3
     }
+}
+
+/// A^T along W, then along H, of one plane's 16 positions (`p[(4 * b + c) * stride]`, row b, column
+/// c): (h'0 w'0, h'0 w'1, h'1 w'0, h'1 w'1).
+@inline(__always) func alongWH(_ p: UnsafePointer<SIMD16<Float>>, stride: Int)
+    -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+    @inline(__always) func row(_ b: Int) -> (SIMD16<Float>, SIMD16<Float>) {
+        let q = p + 4 * b * stride
+        return at(q[0], q[stride], q[2 * stride], q[3 * stride])
+    }
+    let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+    let (e0, e1) = at(r0.0, r1.0, r2.0, r3.0)
+    let (o0, o1) = at(r0.1, r1.1, r2.1, r3.1)
+    return (e0, o0, e1, o1)
 }
 
 /// `outputTransform` from the planes' sums (`planeSums`; `s[(4 * a + r) * stride]`): along D, then
@@ -377,28 +383,11 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 /// activation and store of the valid outputs.
 @inline(never) func outputTransform(_ job: Winograd512Job, m: UnsafePointer<SIMD16<Float>>, co: Int,
                                        dstOffset: Int, nd: Int, nh: Int, nw: Int, nhB: Int, split: Bool) {
-    // Per plane a: along W then H, giving s[a] = (h'0 w'0, h'0 w'1, h'1 w'0, h'1 w'1).
-    var s0 = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
-    var s1 = s0, s2 = s0, s3 = s0
-    for a in 0..<4 {
-        let ms = mPositionStride(job)
-        let p = m + a * 16 * ms
-        @inline(__always) func row(_ b: Int) -> (SIMD16<Float>, SIMD16<Float>) {
-            let q = p + 4 * b * ms
-            return at(q[0], q[ms], q[2 * ms], q[3 * ms])
-        }
-        let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
-        let (e0, e1) = at(r0.0, r1.0, r2.0, r3.0)
-        let (o0, o1) = at(r0.1, r1.1, r2.1, r3.1)
-        let v = (e0, o0, e1, o1)
-        switch a {
-        case 0: s0 = v
-        case 1: s1 = v
-        case 2: s2 = v
-        default: s3 = v
-        }
-    }
-    storeTile(job, s0, s1, s2, s3, co: co, dstOffset: dstOffset, nd: nd, nh: nh, nw: nw, nhB: nhB, split: split)
+    // Per plane a: along W then H, giving (h'0 w'0, h'0 w'1, h'1 w'0, h'1 w'1).
+    let ms = mPositionStride(job)
+    storeTile(job, alongWH(m, stride: ms), alongWH(m + 16 * ms, stride: ms), alongWH(m + 32 * ms, stride: ms),
+              alongWH(m + 48 * ms, stride: ms), co: co, dstOffset: dstOffset, nd: nd, nh: nh, nw: nw, nhB: nhB,
+              split: split)
 }
 
 /// The last step of the output transform, along D (`y0 = s0 + s1 + s2`, `y1 = s1 - s2 - s3` from the

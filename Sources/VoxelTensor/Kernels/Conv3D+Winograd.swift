@@ -160,6 +160,32 @@ extension Activation {
     }
 }
 
+/// The tile vectors of the planes of tiles `planes` of a chunk whose first plane of tiles is `first`,
+/// as the Winograd kernels take them, 6 ints each: source offset, destination offset (channel 0),
+/// valid planes, valid rows, valid columns, and for `rowsPerVector` 2 the second half's valid rows,
+/// for 4 the valid rows of all four rows of tiles. Tiles are `tileSize` outputs per axis and
+/// `sourcePlane`, `sourceRow` floats apart in the source (plus `sourceOrigin`); a whole vector is 16
+/// tiles along W, so 16 source columns of its phase. The list is then filled to whole groups of
+/// three with copies of the last vector's offsets that store nothing (no valid planes, rows or
+/// columns).
+func tileVectorList(planes: Range<Int>, first: Int, tiles T: Size3, tileSize ts: Int, output O: Size3,
+                    rowsPerVector: Int, sourcePlane: Int, sourceRow: Int, sourceOrigin: Int = 0) -> [Int] {
+    var list: [Int] = []
+    let vectorsPerRow = rowsPerVector > 1 ? 1 : (T.w + 15) / 16
+    for td in planes {
+        for th in stride(from: 0, to: T.h, by: rowsPerVector) { for tv in 0..<vectorsPerRow {
+            let rest = rowsPerVector == 4 ? min(4 * ts, O.h - ts * th)
+                : rowsPerVector == 2 ? (th + 1 < T.h ? min(ts, O.h - ts * th - ts) : 0) : 0
+            list += [(td - first) * sourcePlane + th * sourceRow + sourceOrigin + 16 * tv,
+                     ts * (td * O.h * O.w + th * O.w) + 16 * ts * tv,
+                     min(ts, O.d - ts * td), min(ts, O.h - ts * th),
+                     rowsPerVector > 1 ? O.w : min(16 * ts, O.w - 16 * ts * tv), rest]
+        }}
+    }
+    while list.count % 18 != 0 { list += list[(list.count - 6)..<(list.count - 4)] + [0, 0, 0, 0] }
+    return list
+}
+
 /// Output planes per chunk of `winogradForward`: about `PackedConv3D.chunkBytes` of padded source and
 /// output together, as the direct engine's chunks.
 func winogradDepthChunk(_ geo: Conv3DGeometry) -> Int {
@@ -194,7 +220,6 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
     var biasPadded = [Float](repeating: 0, count: wg.coutPadded)
     if let bias { for co in 0..<Cout { biasPadded[co] = bias[co] } }
     let (act, actA, actB) = activation.kernelCode
-    let vectorsPerRow = (T.w + 15) / 16
     let stores = outputStores(bytes: 4 * Cout * O.product, callBytes: geo.bytesMoved)
     let channelBlock = Conv3DEngine.winogradChannelBlock ?? 0
     let pool = ScratchPool(bytes: 4 * winograd512ScratchFloats(channels: C, coutPadded: wg.coutPadded, channelBlock: channelBlock),
@@ -210,32 +235,8 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
                 let td1 = min(T.d, td0 + chunkTiles)
                 padPlanes(xn, channels: C, size: I, begin: geo.padding.begin, end: end, phases: 2,
                           planes: (2 * td0)..<(2 * td1 + 2), into: sBuf.baseAddress!)
-                // Tile vectors of the chunk: (source offset, output offset, valid planes, rows, columns,
-                // rows of the second half), in groups of 3 (the last group repeats its last vector with
-                // nothing to store).
-                var list: [Int] = []
-                for td in td0..<td1 {
-                    if quad {
-                        // Four rows of tiles; the last int is the valid output rows of all four.
-                        for th in stride(from: 0, to: T.h, by: 4) {
-                            list += [2 * (td - td0) * st.plane + 2 * th * st.row, 2 * td * O.h * O.w + 2 * th * O.w,
-                                     min(2, O.d - 2 * td), min(2, O.h - 2 * th), O.w, min(8, O.h - 2 * th)]
-                        }
-                    } else if split {
-                        for th in stride(from: 0, to: T.h, by: 2) {
-                            list += [2 * (td - td0) * st.plane + 2 * th * st.row, 2 * td * O.h * O.w + 2 * th * O.w,
-                                     min(2, O.d - 2 * td), min(2, O.h - 2 * th), O.w,
-                                     th + 1 < T.h ? min(2, O.h - 2 * th - 2) : 0]
-                        }
-                    } else {
-                        for th in 0..<T.h { for tv in 0..<vectorsPerRow {
-                            list += [2 * (td - td0) * st.plane + 2 * th * st.row + 16 * tv,
-                                     2 * td * O.h * O.w + 2 * th * O.w + 32 * tv,
-                                     min(2, O.d - 2 * td), min(2, O.h - 2 * th), min(32, O.w - 32 * tv), 0]
-                        }}
-                    }
-                }
-                while list.count % 18 != 0 { list += list[(list.count - 6)..<(list.count - 3)] + [0, 0, 0] }
+                let list = tileVectorList(planes: td0..<td1, first: td0, tiles: T, tileSize: 2, output: O,
+                                          rowsPerVector: rowsPerVector, sourcePlane: 2 * st.plane, sourceRow: 2 * st.row)
                 let groups = list.count / 18
                 // At least 4 tasks per core, of equal size.
                 let tasks = min(groups, 4 * Parallel.threadCount * max(1, groups / (16 * Parallel.threadCount)))

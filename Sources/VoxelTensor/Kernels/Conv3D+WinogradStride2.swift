@@ -87,6 +87,37 @@ import VoxelTensorAVX512
     static func prefers(width: Int) -> Bool { width >= 24 || (9...16).contains(width) }
 }
 
+/// Planes of tiles per depth chunk for the stride-2 kernels: about `wanted`, a multiple of 3 /
+/// gcd(3, vectors per plane) so that the groups of three tile vectors fill up (but for the last
+/// chunk; chunks of 4 planes of tiles left 11% of the slots empty), at most `total`.
+func stride2ChunkTiles(wanted: Int, total: Int, tilesPerRow: Int, rowsOfTiles: Int) -> Int {
+    let vectorsPerPlane = tilesPerRow <= 8 ? (rowsOfTiles + 1) / 2 : rowsOfTiles * ((tilesPerRow + 15) / 16)
+    let step = vectorsPerPlane % 3 == 0 ? 1 : 3
+    return min(total, max(step, max(1, wanted) / step * step))
+}
+
+/// Runs `body` on every group of three tile vectors of `list` (whole groups, `tileVectorList`),
+/// split into output-channel parts of the `blockCount` 8-channel blocks when there are too few
+/// groups to keep every core busy to the end; `body` gets the group's vectors, its blocks and a
+/// scratch buffer from `pool`.
+func forEachTileGroup(_ list: [Int], blockCount nb: Int, pool: ScratchPool,
+                      _ body: @escaping @Sendable (UnsafePointer<Int>, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+    let groups = list.count / 18
+    let parts = max(1, min(nb, (4 * Parallel.threadCount + groups - 1) / groups))
+    let perPart = (nb + parts - 1) / parts
+    list.withUnsafeBufferPointer { lBuf in
+        let lp = SharedConstPointer(lBuf.baseAddress!)
+        Parallel.forEach(groups * parts) { task in
+            let g = task / parts, part = task % parts
+            let blocks = (part * perPart)..<min(nb, (part + 1) * perPart)
+            if blocks.isEmpty { return }
+            let work = pool.take()
+            defer { pool.give(work) }
+            body(lp + 18 * g, blocks, work)
+        }
+    }
+}
+
 /// Output planes per chunk of `winogradStride2Forward`.
 func winogradStride2DepthChunk(_ geo: Conv3DGeometry) -> Int {
     let I = geo.input, O = geo.output, p = geo.padding
@@ -110,12 +141,7 @@ func winogradStride2Forward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weig
     let end = Size3(endPad(I.d, pb.d, pe.d, T.d), endPad(I.h, pb.h, pe.h, T.h) + (split && T.h % 2 == 1 ? 4 : 0),
                     endPad(I.w, pb.w, pe.w, T.w))
     let st = interleavedStrides(channels: C, size: I, begin: pb, end: end, phases: 4)
-    let vectorsPerRow = (T.w + 15) / 16
-    // Planes of tiles per chunk: a multiple of 3 / gcd(3, vectors per plane), so that groups of three
-    // tile vectors fill up (but for the last chunk).
-    let vectorsPerPlane = split ? (T.h + 1) / 2 : T.h * vectorsPerRow
-    let step = vectorsPerPlane % 3 == 0 ? 1 : 3
-    let chunkTiles = min(T.d, max(step, max(1, (min(chunk, O.d) + 1) / 2) / step * step))
+    let chunkTiles = stride2ChunkTiles(wanted: (min(chunk, O.d) + 1) / 2, total: T.d, tilesPerRow: T.w, rowsOfTiles: T.h)
     var scratch = makeSourceScratch(SourceStrides(channel: st.channel, row: st.row, plane: st.plane,
                                                   count: (4 * chunkTiles + 1) * st.plane, phases: 4,
                                                   phaseLength: st.phaseLength))
@@ -136,50 +162,22 @@ func winogradStride2Forward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weig
                 let td1 = min(T.d, td0 + chunkTiles)
                 padPlanes(xn, channels: C, size: I, begin: pb, end: end, phases: 4,
                           planes: (4 * td0)..<(4 * td1 + 1), into: sBuf.baseAddress!)
-                var list: [Int] = []
-                for td in td0..<td1 {
-                    if split {
-                        for th in stride(from: 0, to: T.h, by: 2) {
-                            list += [4 * (td - td0) * st.plane + 4 * th * st.row, 2 * td * O.h * O.w + 2 * th * O.w,
-                                     min(2, O.d - 2 * td), min(2, O.h - 2 * th), O.w,
-                                     th + 1 < T.h ? min(2, O.h - 2 * th - 2) : 0]
-                        }
-                    } else {
-                        for th in 0..<T.h { for tv in 0..<vectorsPerRow {
-                            list += [4 * (td - td0) * st.plane + 4 * th * st.row + 16 * tv,
-                                     2 * td * O.h * O.w + 2 * th * O.w + 32 * tv,
-                                     min(2, O.d - 2 * td), min(2, O.h - 2 * th), min(32, O.w - 32 * tv), 0]
-                        }}
-                    }
-                }
-                while list.count % 18 != 0 { list += list[(list.count - 6)..<(list.count - 3)] + [0, 0, 0] }
-                let groups = list.count / 18
-                // Tasks: groups of three tile vectors, each split into output-channel parts when there
-                // are too few groups to keep every core busy to the end.
-                let parts = max(1, min(nb, (4 * Parallel.threadCount + groups - 1) / groups))
-                let perPart = (nb + parts - 1) / parts
+                let list = tileVectorList(planes: td0..<td1, first: td0, tiles: T, tileSize: 2, output: O,
+                                          rowsPerVector: split ? 2 : 1, sourcePlane: 4 * st.plane, sourceRow: 4 * st.row)
                 let src = SharedConstPointer(UnsafePointer(sBuf.baseAddress!))
-                list.withUnsafeBufferPointer { lBuf in wg.data.withUnsafeBufferPointer { uBuf in
-                    biasPadded.withUnsafeBufferPointer { bBuf in
-                        let lp = SharedConstPointer(lBuf.baseAddress!), up = SharedConstPointer(uBuf.baseAddress!)
-                        let bp = SharedConstPointer(bBuf.baseAddress!)
-                        Parallel.forEach(groups * parts) { task in
-                            let g = task / parts, part = task % parts
-                            let blocks = (part * perPart)..<min(nb, (part + 1) * perPart)
-                            if blocks.isEmpty { return }
-                            let work = pool.take()
-                            defer { pool.give(work) }
-                            var base = Winograd512Job(
-                                src: src.base, channelStride: st.channel, rowStride: st.row, planeStride: st.plane,
-                                phaseLength: st.phaseLength, channels: C, u: up.base, coutPadded: wg.coutPadded,
-                                cout: Cout, bias: bp.base, dst: yn.base, dstChannelStride: O.product,
-                                dstPlaneStride: O.h * O.w, dstRowStride: O.w, vectors: lp + 18 * g,
-                                vectorCount: 3, split: split, halfSource: 4 * st.row,
-                                halfDestination: 2 * O.w, activation: act, actA: actA, actB: actB,
-                                residual: rn?.base)
-                            base.streaming = stores.streaming
-                            winogradStride2Run(WinogradStride2Job(base: base, blocks: blocks), scratch: work)
-                        }
+                wg.data.withUnsafeBufferPointer { uBuf in biasPadded.withUnsafeBufferPointer { bBuf in
+                    let up = SharedConstPointer(uBuf.baseAddress!), bp = SharedConstPointer(bBuf.baseAddress!)
+                    forEachTileGroup(list, blockCount: nb, pool: pool) { vectors, blocks, work in
+                        var base = Winograd512Job(
+                            src: src.base, channelStride: st.channel, rowStride: st.row, planeStride: st.plane,
+                            phaseLength: st.phaseLength, channels: C, u: up.base, coutPadded: wg.coutPadded,
+                            cout: Cout, bias: bp.base, dst: yn.base, dstChannelStride: O.product,
+                            dstPlaneStride: O.h * O.w, dstRowStride: O.w, vectors: vectors,
+                            vectorCount: 3, split: split, halfSource: 4 * st.row,
+                            halfDestination: 2 * O.w, activation: act, actA: actA, actB: actB,
+                            residual: rn?.base)
+                        base.streaming = stores.streaming
+                        winogradStride2Run(WinogradStride2Job(base: base, blocks: blocks), scratch: work)
                     }
                 }}
                 td0 = td1
@@ -207,10 +205,7 @@ func winogradStride2BackwardInput(_ gy: UnsafePointer<Float>, geo: Conv3DGeometr
     let end = Size3(endPad(O.d, q.d, b.d, S.d), endPad(O.h, q.h, b.h, S.h) + (split && S.h % 2 == 1 ? 2 : 0),
                     endPad(O.w, q.w, b.w, S.w))
     let st = interleavedStrides(channels: C, size: O, begin: q, end: end, phases: 2)
-    let vectorsPerRow = (S.w + 15) / 16
-    let vectorsPerPlane = split ? (S.h + 1) / 2 : S.h * vectorsPerRow
-    let step = vectorsPerPlane % 3 == 0 ? 1 : 3
-    let chunkTiles = min(S.d, max(step, max(1, (min(chunk, I.d) + 3) / 4) / step * step))
+    let chunkTiles = stride2ChunkTiles(wanted: (min(chunk, I.d) + 3) / 4, total: S.d, tilesPerRow: S.w, rowsOfTiles: S.h)
     var scratch = makeSourceScratch(SourceStrides(channel: st.channel, row: st.row, plane: st.plane,
                                                   count: (2 * chunkTiles + 1) * st.plane, phases: 2,
                                                   phaseLength: st.phaseLength))
@@ -229,48 +224,22 @@ func winogradStride2BackwardInput(_ gy: UnsafePointer<Float>, geo: Conv3DGeometr
                 let s1 = min(S.d, s0 + chunkTiles)
                 padPlanes(yn, channels: C, size: O, begin: q, end: end, phases: 2,
                           planes: (2 * s0 + b.d)..<(2 * s1 + b.d + 1), into: sBuf.baseAddress!)
-                var list: [Int] = []
-                for sd in s0..<s1 {
-                    if split {
-                        for sh in stride(from: 0, to: S.h, by: 2) {
-                            list += [2 * (sd - s0) * st.plane + (2 * sh + b.h) * st.row, 4 * sd * I.h * I.w + 4 * sh * I.w,
-                                     min(4, I.d - 4 * sd), min(4, I.h - 4 * sh), I.w,
-                                     sh + 1 < S.h ? min(4, I.h - 4 * sh - 4) : 0]
-                        }
-                    } else {
-                        for sh in 0..<S.h { for tv in 0..<vectorsPerRow {
-                            list += [2 * (sd - s0) * st.plane + (2 * sh + b.h) * st.row + 16 * tv,
-                                     4 * sd * I.h * I.w + 4 * sh * I.w + 64 * tv,
-                                     min(4, I.d - 4 * sd), min(4, I.h - 4 * sh), min(64, I.w - 64 * tv), 0]
-                        }}
-                    }
-                }
-                // Fill the last group with copies of the last vector that store nothing.
-                while list.count % 18 != 0 { list += list[(list.count - 6)..<(list.count - 4)] + [0, 0, 0, 0] }
-                let groups = list.count / 18
-                let parts = max(1, min(nb, (4 * Parallel.threadCount + groups - 1) / groups))
-                let perPart = (nb + parts - 1) / parts
+                let list = tileVectorList(planes: s0..<s1, first: s0, tiles: S, tileSize: 4, output: I,
+                                          rowsPerVector: split ? 2 : 1, sourcePlane: 2 * st.plane, sourceRow: 2 * st.row,
+                                          sourceOrigin: b.h * st.row)
                 let src = SharedConstPointer(UnsafePointer(sBuf.baseAddress!))
-                list.withUnsafeBufferPointer { lBuf in wg.data.withUnsafeBufferPointer { uBuf in
-                    zeros.withUnsafeBufferPointer { zBuf in
-                        let lp = SharedConstPointer(lBuf.baseAddress!), up = SharedConstPointer(uBuf.baseAddress!)
-                        let zp = SharedConstPointer(zBuf.baseAddress!)
-                        Parallel.forEach(groups * parts) { task in
-                            let g = task / parts, part = task % parts
-                            let blocks = (part * perPart)..<min(nb, (part + 1) * perPart)
-                            if blocks.isEmpty { return }
-                            let work = pool.take()
-                            defer { pool.give(work) }
-                            let base = Winograd512Job(
-                                src: src.base, channelStride: st.channel, rowStride: st.row, planeStride: st.plane,
-                                phaseLength: st.phaseLength, channels: C, u: up.base, coutPadded: wg.coutPadded,
-                                cout: Cin, bias: zp.base, dst: xn.base, dstChannelStride: I.product,
-                                dstPlaneStride: I.h * I.w, dstRowStride: I.w, vectors: lp + 18 * g,
-                                vectorCount: 3, split: split, halfSource: 2 * st.row,
-                                halfDestination: 4 * I.w, activation: 0, actA: 0, actB: 0, residual: nil)
-                            winogradStride2GradientRun(WinogradStride2GradientJob(base: base, blocks: blocks, odd: odd,
-                                                                                  columnPhase: b.w), scratch: work)
-                        }
+                wg.data.withUnsafeBufferPointer { uBuf in zeros.withUnsafeBufferPointer { zBuf in
+                    let up = SharedConstPointer(uBuf.baseAddress!), zp = SharedConstPointer(zBuf.baseAddress!)
+                    forEachTileGroup(list, blockCount: nb, pool: pool) { vectors, blocks, work in
+                        let base = Winograd512Job(
+                            src: src.base, channelStride: st.channel, rowStride: st.row, planeStride: st.plane,
+                            phaseLength: st.phaseLength, channels: C, u: up.base, coutPadded: wg.coutPadded,
+                            cout: Cin, bias: zp.base, dst: xn.base, dstChannelStride: I.product,
+                            dstPlaneStride: I.h * I.w, dstRowStride: I.w, vectors: vectors,
+                            vectorCount: 3, split: split, halfSource: 2 * st.row,
+                            halfDestination: 4 * I.w, activation: 0, actA: 0, actB: 0, residual: nil)
+                        winogradStride2GradientRun(WinogradStride2GradientJob(base: base, blocks: blocks, odd: odd,
+                                                                              columnPhase: b.w), scratch: work)
                     }
                 }}
                 s0 = s1
