@@ -156,6 +156,8 @@ public struct PrefetchLines {
 /// halves. On Intel (Xeon, Emerald Rapids) that cost more than the reads it saves: the 7x7x7 stem's
 /// forward pass took 89-105 ms with 16-byte streaming stores into an output that malloc had aligned to
 /// 16 bytes, and 66-68 ms with plain stores. `RowStreamer` streams whole lines of misaligned rows.
+/// (Streaming is on only on AMD now, `Conv3DEngine.streamingStores`; there the Winograd kernel's
+/// `streamColumns` does stream the partial lines of its 32-column rows, measured faster.)
 @inline(__always) func storeVector(_ d: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>, streaming: Bool) {
     if streaming && Int(bitPattern: d) & 63 == 0 {
         vx_stream16(d, v)

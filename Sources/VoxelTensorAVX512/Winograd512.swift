@@ -439,22 +439,21 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 }
 
 /// Stores 32 consecutive outputs at output offset `off`, with the residual added and the activation
-/// applied: the whole 64-byte lines among them with streaming stores, the partial lines at either end
-/// (shared with the neighbouring tile vectors, see `storeVector`) with plain ones.
+/// applied, all with streaming stores. Where the row is not 64-byte aligned (tensors are Swift
+/// arrays, which malloc aligns to 16 bytes) but 16-byte aligned, the partial lines at either end go
+/// as 16-byte streaming stores, which the write-combining buffers merge with the neighbouring tile
+/// vectors' parts (only AMD streams, `Conv3DEngine.streamingStores`). Stored plainly, each partial
+/// line was first read from memory: a batch of 16 at 16->16, 64^3 took 117-119 ms whenever its output
+/// was not 64-byte aligned and 90-95 when it was, and which one a run got depended on what it had
+/// allocated before (the length of the executable's path changed it). Now 123.6 against the aligned
+/// output's 123.5 ms, alternated in one slow phase. Rows not even 16-byte aligned: `vx_stream32_at`.
 @inline(__always) func streamColumns(_ job: Winograd512Job, _ off: Int, _ z: (SIMD16<Float>, SIMD16<Float>)) {
     let lo = finished(job, off, z.0), hi = finished(job, off + 16, z.1)
     let d = job.dst + off
-    let m = (Int(bitPattern: d) >> 2) & 15
-    if m == 0 {
+    if Int(bitPattern: d) & 15 == 0 {
         vx_stream16(d, lo); vx_stream16(d + 16, hi)
-        return
-    }
-    var row = (lo, hi)
-    withUnsafeBytes(of: &row) { raw in
-        let f = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-        for l in 0..<(16 - m) { d[l] = f[l] }
-        vx_stream16(d + 16 - m, UnsafeRawPointer(f + 16 - m).loadUnaligned(as: SIMD16<Float>.self))
-        for l in (32 - m)..<32 { d[l] = f[l] }
+    } else {
+        vx_stream32_at(d, lo, hi, Int32((Int(bitPattern: d) >> 2) & 15))
     }
 }
 
