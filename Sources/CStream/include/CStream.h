@@ -84,6 +84,7 @@ static inline __attribute__((always_inline)) vx_float16 vx_keep16(vx_float16 v, 
     return (vx_float16)((vx_int16)v & keep);
 }
 
+#if defined(__x86_64__)
 typedef float vx_gcc_float16 __attribute__((vector_size(64)));
 typedef int32_t vx_gcc_int16 __attribute__((vector_size(64)));
 
@@ -109,6 +110,14 @@ static inline __attribute__((always_inline)) void vx_stream32_at(float *d, vx_fl
                                                                  (vx_gcc_float16)hi);
     __builtin_ia32_storeups512_mask(d + 32 - m, (vx_gcc_float16)last, (unsigned short)~head);
 }
+#else
+/// Elsewhere (the AVX-512 module builds on every architecture but runs only on x86-64): plain stores.
+static inline __attribute__((always_inline)) void vx_stream32_at(float *d, vx_float16 lo, vx_float16 hi, int m) {
+    (void)m;
+    __builtin_memcpy(d, &lo, sizeof lo);
+    __builtin_memcpy(d + 16, &hi, sizeof hi);
+}
+#endif
 
 /// Stores 16 channels x 4 consecutive columns held as one vector per column (`a`..`d`, lane l =
 /// channel l): channel l's four values go to `dst + l * stride` (16 bytes each). A 4x4 transpose
