@@ -445,8 +445,8 @@ public func winograd512Run(_ job: Winograd512Job, scratch: UnsafeMutablePointer<
 /// vectors' parts (only AMD streams, `Conv3DEngine.streamingStores`). Stored plainly, each partial
 /// line was first read from memory: a batch of 16 at 16->16, 64^3 took 117-119 ms whenever its output
 /// was not 64-byte aligned and 90-95 when it was, and which one a run got depended on what it had
-/// allocated before (the length of the executable's path changed it). Now 123.6 against the aligned
-/// output's 123.5 ms, alternated in one slow phase. Rows not even 16-byte aligned: `vx_stream32_at`.
+/// allocated before (the length of the executable's path changed it). Now 91-94 ms at six output
+/// alignments (92-120 before). Rows not even 16-byte aligned: `vx_stream32_at`.
 @inline(__always) func streamColumns(_ job: Winograd512Job, _ off: Int, _ z: (SIMD16<Float>, SIMD16<Float>)) {
     let lo = finished(job, off, z.0), hi = finished(job, off + 16, z.1)
     let d = job.dst + off

@@ -45,10 +45,10 @@ import _TestSupport
     /// Streaming stores (forced here by `Conv3DEngine.streamingOverride`, whatever the CPU and the
     /// output's size) move the same values as plain stores with their lines prefetched (the
     /// override's `false`) and as plain stores alone (these outputs are small): every path must give
-    /// the same bits all three ways. Outputs start at every alignment within a 64-byte line (`RowStreamer` streams the whole
-    /// lines of misaligned rows and stores their ends plainly; Winograd streams all of each 32
-    /// columns, the partial lines as 16-byte pieces, or masks them where the row is not 16-byte
-    /// aligned, `vx_stream32_at`), and nothing outside the output may be written. Layers: forward 1->8
+    /// the same bits all three ways. Outputs start at every alignment within a 64-byte line: rows
+    /// 16-byte aligned stream every vector, partial lines as 16-byte pieces (`RowStreamer`, and
+    /// Winograd's 32 columns); rows that are not go through `RowStreamer`'s slots (ends stored
+    /// plainly) or Winograd's masked stores (`vx_stream32_at`). Nothing outside the output may be written. Layers: forward 1->8
     /// (W-vectorised 8-blocks, rows of 2.5 vectors), forward 8->8 (Winograd on AVX-512, rows of two
     /// tile vectors), the input gradient of 4->8 (the one-channel kernel by row blocks, rows of 2.5
     /// vectors).
