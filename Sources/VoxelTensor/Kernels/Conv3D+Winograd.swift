@@ -214,9 +214,8 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
                     geo.padding.end.w + O.w % 2)
     let st = interleavedStrides(channels: C, size: I, begin: geo.padding.begin, end: end, phases: 2)
     let chunkTiles = max(1, (min(chunk, O.d) + 1) / 2)
-    var scratch = makeSourceScratch(SourceStrides(channel: st.channel, row: st.row, plane: st.plane,
-                                                  count: (2 * chunkTiles + 2) * st.plane, phases: 2,
-                                                  phaseLength: st.phaseLength))
+    let strides = SourceStrides(channel: st.channel, row: st.row, plane: st.plane,
+                                count: (2 * chunkTiles + 2) * st.plane, phases: 2, phaseLength: st.phaseLength)
     var biasPadded = [Float](repeating: 0, count: wg.coutPadded)
     if let bias { for co in 0..<Cout { biasPadded[co] = bias[co] } }
     let (act, actA, actB) = activation.kernelCode
@@ -225,49 +224,49 @@ func winogradForward(_ x: UnsafePointer<Float>, geo: Conv3DGeometry, weights wg:
     let pool = ScratchPool(bytes: 4 * winograd512ScratchFloats(channels: C, coutPadded: wg.coutPadded, channelBlock: channelBlock),
                            count: Parallel.threadCount)
     defer { pool.release() }
-    scratch.withUnsafeMutableBufferPointer { sBuf in
-        for n in 0..<geo.batch {
-            let xn = x + n * C * I.product
-            let yn = SharedPointer(y + n * Cout * O.product)
-            let rn = residual.map { SharedConstPointer($0 + n * Cout * O.product) }
-            var td0 = 0
-            while td0 < T.d {
-                let td1 = min(T.d, td0 + chunkTiles)
-                padPlanes(xn, channels: C, size: I, begin: geo.padding.begin, end: end, phases: 2,
-                          planes: (2 * td0)..<(2 * td1 + 2), into: sBuf.baseAddress!)
-                let list = tileVectorList(planes: td0..<td1, first: td0, tiles: T, tileSize: 2, output: O,
-                                          rowsPerVector: rowsPerVector, sourcePlane: 2 * st.plane, sourceRow: 2 * st.row)
-                let groups = list.count / 18
-                // At least 4 tasks per core, of equal size.
-                let tasks = min(groups, 4 * Parallel.threadCount * max(1, groups / (16 * Parallel.threadCount)))
-                let perTask = (groups + tasks - 1) / tasks
-                let src = SharedConstPointer(UnsafePointer(sBuf.baseAddress!))
-                list.withUnsafeBufferPointer { lBuf in wg.data.withUnsafeBufferPointer { uBuf in
-                    biasPadded.withUnsafeBufferPointer { bBuf in
-                        let lp = SharedConstPointer(lBuf.baseAddress!), up = SharedConstPointer(uBuf.baseAddress!)
-                        let bp = SharedConstPointer(bBuf.baseAddress!)
-                        Parallel.forEach((groups + perTask - 1) / perTask) { task in
-                            let g0 = task * perTask, g1 = min(groups, g0 + perTask)
-                            let work = pool.take()
-                            defer { pool.give(work) }
-                            var job = Winograd512Job(
-                                src: src.base, channelStride: st.channel, rowStride: st.row, planeStride: st.plane,
-                                phaseLength: st.phaseLength, channels: C, u: up.base, coutPadded: wg.coutPadded,
-                                cout: Cout, bias: bp.base, dst: yn.base, dstChannelStride: O.product,
-                                dstPlaneStride: O.h * O.w, dstRowStride: O.w, vectors: lp + 18 * g0,
-                                vectorCount: 3 * (g1 - g0), split: split, halfSource: 2 * st.row,
-                                halfDestination: 2 * O.w, activation: act, actA: actA, actB: actB,
-                                residual: rn?.base)
-                            job.quad = quad
-                            job.streaming = stores.streaming
-                            job.prefetchStores = stores.prefetch
-                            job.channelBlock = channelBlock
-                            winograd512Run(job, scratch: work)
-                        }
-                    }
-                }}
-                td0 = td1
-            }
+    var chunks: [SourceChunk] = []
+    for n in 0..<geo.batch {
+        var td0 = 0
+        while td0 < T.d {
+            let td1 = min(T.d, td0 + chunkTiles)
+            chunks.append(SourceChunk(item: n, first: td0, end: td1, planes: (2 * td0)..<(2 * td1 + 2)))
+            td0 = td1
         }
     }
+    let xs = SharedConstPointer(x), pb = geo.padding.begin
+    wg.data.withUnsafeBufferPointer { uBuf in biasPadded.withUnsafeBufferPointer { bBuf in
+        let up = SharedConstPointer(uBuf.baseAddress!), bp = SharedConstPointer(bBuf.baseAddress!)
+        forEachChunkAhead(chunks, strides: strides, copy: { chunk, planes, dst in
+            padPlanes(xs + chunk.item * C * I.product, channels: C, size: I, begin: pb, end: end, phases: 2,
+                      planes: planes, into: dst)
+        }, tasks: { chunk, src in
+            let yn = SharedPointer(y + chunk.item * Cout * O.product)
+            let rn = residual.map { SharedConstPointer($0 + chunk.item * Cout * O.product) }
+            let list = tileVectorList(planes: chunk.first..<chunk.end, first: chunk.first, tiles: T, tileSize: 2, output: O,
+                                      rowsPerVector: rowsPerVector, sourcePlane: 2 * st.plane, sourceRow: 2 * st.row)
+            let groups = list.count / 18
+            // At least 4 tasks per core, of equal size.
+            let tasks = min(groups, 4 * Parallel.threadCount * max(1, groups / (16 * Parallel.threadCount)))
+            let perTask = (groups + tasks - 1) / tasks
+            let tileList = TileList(list)
+            return ((groups + perTask - 1) / perTask, { task in
+                let g0 = task * perTask, g1 = min(groups, g0 + perTask)
+                let work = pool.take()
+                defer { pool.give(work) }
+                var job = Winograd512Job(
+                    src: src.base, channelStride: st.channel, rowStride: st.row, planeStride: st.plane,
+                    phaseLength: st.phaseLength, channels: C, u: up.base, coutPadded: wg.coutPadded,
+                    cout: Cout, bias: bp.base, dst: yn.base, dstChannelStride: O.product,
+                    dstPlaneStride: O.h * O.w, dstRowStride: O.w, vectors: tileList.base + 18 * g0,
+                    vectorCount: 3 * (g1 - g0), split: split, halfSource: 2 * st.row,
+                    halfDestination: 2 * O.w, activation: act, actA: actA, actB: actB,
+                    residual: rn?.base)
+                job.quad = quad
+                job.streaming = stores.streaming
+                job.prefetchStores = stores.prefetch
+                job.channelBlock = channelBlock
+                winograd512Run(job, scratch: work)
+            })
+        })
+    }}
 }
