@@ -96,7 +96,7 @@ typedef int32_t vx_gcc_int16 __attribute__((vector_size(64)));
 /// so it touches no other line: masked stores straddling into the line being streamed made a batch of
 /// 16 at 16->16, 64^3 four times slower (486 ms against 119). It replaced a staging of the vectors
 /// through the stack (a store, scalar copies of the partial lines, an unaligned reload across the two
-/// stores): 141.6 ms against 147.3 on that batch, in one slow round robin. For AVX-512 callers only.
+/// stores): 142.2 ms against 149.8 on that batch (medians of 6), in a slow phase. For AVX-512 callers only.
 static inline __attribute__((always_inline)) void vx_stream32_at(float *d, vx_float16 lo, vx_float16 hi, int m) {
     const vx_int16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     unsigned short head = (unsigned short)(0xffffu << m);        /* lanes m..15 of the first line */
