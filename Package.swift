@@ -41,7 +41,7 @@ let avx512Settings: [SwiftSetting] = [
 
 let package = Package(
     name: "Voxplain",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],  // Synchronization's Atomic (Parallel's spinning pool)
     products: [
         .executable(name: "voxplain", targets: ["voxplain"]),
         .library(name: "Voxplain", targets: ["Voxplain"]),

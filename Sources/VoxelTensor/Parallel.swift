@@ -1,6 +1,7 @@
 // The only file in VoxelTensor that imports Dispatch: every parallel kernel goes through `Parallel`.
 import Dispatch
 import Foundation
+import Synchronization
 
 /// A raw mutable pointer that may cross into `concurrentPerform` tiles.
 ///
@@ -35,14 +36,17 @@ public struct SharedConstPointer<Element>: @unchecked Sendable {
 /// and each output element is computed by exactly one tile in a fixed order. Results are therefore
 /// bit-identical whatever `threadCount` is.
 public enum Parallel {
-    /// Number of worker threads Dispatch will use (the number of active cores).
+    /// Threads a parallel region runs on, the calling thread among them (the active cores).
     public static var threadCount: Int { System.activeProcessorCount }
 
-    /// Runs `body(i)` for every `i` in `0..<count`, in parallel when `count > 1`.
-    @inlinable
+    /// Runs `body(i)` for every `i` in `0..<count`, in parallel when `count > 1`: on `SpinPool`'s
+    /// workers and the calling thread, or with `DispatchQueue.concurrentPerform` when the pool is
+    /// taken (a call from inside a parallel region, or from a second thread at once). Either way
+    /// every `i` runs exactly once, in any order, on any thread.
     public static func forEach(_ count: Int, _ body: @Sendable (Int) -> Void) {
         if count <= 0 { return }
         if count == 1 { body(0); return }
+        if let pool = SpinPool.shared, pool.run(count, body) { return }
         DispatchQueue.concurrentPerform(iterations: count, execute: body)
     }
 
@@ -53,6 +57,89 @@ public enum Parallel {
         let chunks = (count + grain - 1) / grain
         forEach(chunks) { c in
             body(c * grain ..< min(count, (c + 1) * grain))
+        }
+    }
+}
+
+/// Worker threads for `Parallel.forEach` that spin between parallel regions before they sleep.
+///
+/// `concurrentPerform` wakes a sleeping worker for every region, and on these VMs a wake-up costs
+/// about 35 microseconds (two items of 28 us each took 65 us; 278 us items 311-322), paid by every
+/// region: a layer runs several (its depth chunks), a model hundreds. Here the workers spin on a
+/// generation counter for a while after each region (`spinNanoseconds`), so the next region starts
+/// at once (two 28 us items: 28.3 us), and only then sleep on a semaphore. The calling thread takes
+/// items too; items are claimed one at a time from a shared counter, as `concurrentPerform` hands
+/// them out, so which thread runs which item never changes a result (kernels tile by fixed sizes).
+/// One region at a time: a call made while the pool is busy returns false and the caller falls
+/// back to `concurrentPerform` (nested calls, concurrent callers such as parallel tests).
+final class SpinPool: @unchecked Sendable {
+    /// The pool, with `System.activeProcessorCount - 1` workers; nil on one core.
+    static let shared: SpinPool? = System.activeProcessorCount > 1 ? SpinPool(workers: System.activeProcessorCount - 1) : nil
+    /// How long an idle worker spins before it sleeps.
+    static let spinNanoseconds: UInt64 = 200_000
+
+    private let workers: Int
+    private let generation = Atomic<Int>(0), nextItem = Atomic<Int>(0), unfinished = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0), busy = Atomic<Bool>(false)
+    private let wake = DispatchSemaphore(value: 0)
+    // Written by the caller only while every worker is outside `claimItems` (between regions).
+    private var count = 0
+    private var body: (@Sendable (Int) -> Void)?
+
+    private init(workers: Int) {
+        self.workers = workers
+        for _ in 0..<workers {
+            let thread = Thread { [unowned self] in self.work() }
+            thread.stackSize = 8 << 20  // as a main thread's: kernels keep small buffers on the stack
+            thread.start()
+        }
+    }
+
+    /// Runs `body` over `0..<count` on the workers and this thread; false (nothing run) if busy.
+    func run(_ count: Int, _ body: @Sendable (Int) -> Void) -> Bool {
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        withoutActuallyEscaping(body) { body in
+            self.count = count
+            self.body = body
+            nextItem.store(0, ordering: .relaxed)
+            unfinished.store(workers, ordering: .relaxed)
+            generation.add(1, ordering: .sequentiallyConsistent)
+            for _ in 0..<sleepers.exchange(0, ordering: .sequentiallyConsistent) { wake.signal() }
+            claimItems()
+            while unfinished.load(ordering: .acquiring) > 0 {}
+            self.body = nil
+        }
+        busy.store(false, ordering: .releasing)
+        return true
+    }
+
+    private func claimItems() {
+        let count = self.count
+        guard let body = self.body else { return }
+        while true {
+            let i = nextItem.add(1, ordering: .relaxed).oldValue
+            if i >= count { return }
+            body(i)
+        }
+    }
+
+    private func work() {
+        var seen = 0
+        while true {
+            var spins = 0, since = DispatchTime.now().uptimeNanoseconds
+            while generation.load(ordering: .sequentiallyConsistent) == seen {
+                spins += 1
+                if spins & 255 != 0 { continue }
+                if DispatchTime.now().uptimeNanoseconds - since < Self.spinNanoseconds { continue }
+                // Announce the sleep, then look once more: a region started after the announcement
+                // signals (maybe once too often: a spare signal only makes a later sleep look again).
+                sleepers.add(1, ordering: .sequentiallyConsistent)
+                if generation.load(ordering: .sequentiallyConsistent) == seen { wake.wait() }
+                since = DispatchTime.now().uptimeNanoseconds
+            }
+            seen = generation.load(ordering: .sequentiallyConsistent)
+            claimItems()
+            unfinished.subtract(1, ordering: .releasing)
         }
     }
 }
