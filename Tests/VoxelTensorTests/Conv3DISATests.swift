@@ -94,15 +94,20 @@ import _TestSupport
     }
 
     /// Which outputs stream: none under 8 MB per volume (stored plainly, no prefetch); larger ones
-    /// prefetch their lines, and stream only where the CPU streams at all and the call moves at least
-    /// 4 times the L3 (a batch), never a single volume's layer that fits a few L3s.
+    /// prefetch their lines, and stream only where the CPU streams at all and either the call moves
+    /// at least 4 times the L3 (a batch) or the output alone is as large as the L3; never a single
+    /// volume's output that the L3 could keep for the next layer.
     @Test func streamingIsForLargeBatchedCalls() {
         let l3 = System.lastLevelCacheBytes, mb = 1 << 20
         #expect(l3 >= 1 << 20 && l3 <= 1 << 32, "L3 read as \(l3) bytes")
         let small = outputStores(bytes: 4 * mb, callBytes: 100 * l3)
         #expect(!small.streaming && !small.prefetch)
-        let single = outputStores(bytes: 64 * mb, callBytes: 4 * l3 - 1)
-        #expect(!single.streaming && single.prefetch)
+        if l3 > 8 * mb {
+            let single = outputStores(bytes: l3 - 1, callBytes: 4 * l3 - 1)
+            #expect(!single.streaming && single.prefetch)
+        }
+        let beyondL3 = outputStores(bytes: max(8 * mb, l3), callBytes: 2 * l3)
+        #expect(beyondL3.streaming == Conv3DEngine.streamingStores && beyondL3.prefetch == !Conv3DEngine.streamingStores)
         let batch = outputStores(bytes: 16 * mb, callBytes: 4 * l3)
         #expect(batch.streaming == Conv3DEngine.streamingStores && batch.prefetch == !Conv3DEngine.streamingStores)
         let forced = Conv3DEngine.$streamingOverride.withValue(true) { outputStores(bytes: 4, callBytes: 4) }
