@@ -77,11 +77,8 @@ import VoxelTensorAVX512
     /// 238 GFLOP/s, 8->16 347 against 249.
     static func applies(weightShape: [Int], stride: Size3, padding: Padding3, dilation: Size3, groups: Int,
                         isa: ConvISA) -> Bool {
-        isa == .avx512 && weightShape.count == 5 && weightShape[1] >= 4 && weightShape[0] >= 8
-            && weightShape[2...] == [3, 3, 3]
-            && stride == Size3(1)
-            && dilation == Size3(1) && groups == 1
-            && (padding.begin.array + padding.end.array).allSatisfy { $0 >= 0 }
+        winogradLayerFits(weightShape: weightShape, stride: stride, padding: padding, dilation: dilation, groups: groups,
+                          isa: isa, kernelStride: 1, minInputChannels: 4)
     }
 
     /// Whether outputs `width` columns wide run this way. A tile vector holds 16 tiles (32 columns)
@@ -108,6 +105,18 @@ import VoxelTensorAVX512
         cached = v
         return v
     }
+}
+
+/// Whether a layer fits a Winograd kernel of stride `kernelStride`: 3x3x3, that stride on every
+/// axis, dilation 1, one group, at least `minInputChannels` input and 8 output channels, non-negative
+/// padding, on AVX-512 (`WinogradWeights.applies`, `WinogradStride2Weights.applies`).
+func winogradLayerFits(weightShape: [Int], stride: Size3, padding: Padding3, dilation: Size3, groups: Int,
+                       isa: ConvISA, kernelStride: Int, minInputChannels: Int) -> Bool {
+    isa == .avx512 && weightShape.count == 5 && weightShape[1] >= minInputChannels && weightShape[0] >= 8
+        && weightShape[2...] == [3, 3, 3]
+        && stride == Size3(kernelStride)
+        && dilation == Size3(1) && groups == 1
+        && (padding.begin.array + padding.end.array).allSatisfy { $0 >= 0 }
 }
 
 /// Transform scratch for the tasks of one Winograd call, allocated by the calling thread, one buffer

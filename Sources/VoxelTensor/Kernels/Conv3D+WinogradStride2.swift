@@ -74,11 +74,8 @@ import VoxelTensorAVX512
     /// least 16 input and 8 output channels, non-negative padding, on AVX-512.
     static func applies(weightShape: [Int], stride: Size3, padding: Padding3, dilation: Size3, groups: Int,
                         isa: ConvISA) -> Bool {
-        isa == .avx512 && weightShape.count == 5 && weightShape[1] >= 16 && weightShape[0] >= 8
-            && weightShape[2...] == [3, 3, 3]
-            && stride == Size3(2)
-            && dilation == Size3(1) && groups == 1
-            && (padding.begin.array + padding.end.array).allSatisfy { $0 >= 0 }
+        winogradLayerFits(weightShape: weightShape, stride: stride, padding: padding, dilation: dilation, groups: groups,
+                          isa: isa, kernelStride: 2, minInputChannels: 16)
     }
 
     /// Whether outputs `width` columns wide run this way: rows of 9-16 (split vectors) or at least 24
