@@ -67,29 +67,47 @@ public enum Parallel {
 /// about 35 microseconds (two items of 28 us each took 65 us; 278 us items 311-322), paid by every
 /// region: a layer runs several (its depth chunks), a model hundreds. Here the workers spin on a
 /// generation counter for a while after each region (`spinNanoseconds`), so the next region starts
-/// at once (two 28 us items: 28.3 us), and only then sleep on a semaphore. The calling thread takes
-/// items too; items are claimed one at a time from a shared counter, as `concurrentPerform` hands
-/// them out, so which thread runs which item never changes a result (kernels tile by fixed sizes).
-/// One region at a time: a call made while the pool is busy returns false and the caller falls
-/// back to `concurrentPerform` (nested calls, concurrent callers such as parallel tests).
+/// at once (two 28 us items: 28.3 us), and only then sleep, each on its own semaphore. The calling
+/// thread takes items too; items are claimed one at a time from a shared counter, as
+/// `concurrentPerform` hands them out, so which thread runs which item never changes a result
+/// (kernels tile by fixed sizes). One region at a time: a call made while the pool is busy returns
+/// false and the caller falls back to `concurrentPerform` (nested calls, concurrent callers such as
+/// parallel tests).
+///
+/// Sleeping: a worker raises its `sleeping` flag, then looks at the generation once more; the caller
+/// bumps the generation, then lowers every raised flag and signals that worker's semaphore, once per
+/// flag it lowered. A worker that saw the new generation after raising its flag lowers the flag
+/// itself, or, when the caller lowered it first, takes the signal the caller gave. So no signal is
+/// left over for a later sleep. (Until stop 20 the workers shared one semaphore and a counter of
+/// sleepers: a worker that had finished the region could take the signal meant for one still
+/// asleep, which then never woke, and the caller waited for it forever. It takes two workers, so
+/// three cores; found with `VOXPLAIN_THREADS=3` on two.)
 final class SpinPool: @unchecked Sendable {
     /// The pool, with `System.activeProcessorCount - 1` workers; nil on one core.
     static let shared: SpinPool? = System.activeProcessorCount > 1 ? SpinPool(workers: System.activeProcessorCount - 1) : nil
-    /// How long an idle worker spins before it sleeps.
-    static let spinNanoseconds: UInt64 = 200_000
 
-    private let workers: Int
+    /// A worker's sleep: its flag, raised while it sleeps or is about to, and its semaphore.
+    private final class Sleep: Sendable {
+        let sleeping = Atomic<Bool>(false)
+        let wake = DispatchSemaphore(value: 0)
+    }
+
+    private let sleeps: [Sleep]
+    /// How long an idle worker spins before it sleeps (200 us; tests use less to make them sleep often).
+    private let spinNanoseconds: UInt64
     private let generation = Atomic<Int>(0), nextItem = Atomic<Int>(0), unfinished = Atomic<Int>(0)
-    private let sleepers = Atomic<Int>(0), busy = Atomic<Bool>(false)
-    private let wake = DispatchSemaphore(value: 0)
+    private let busy = Atomic<Bool>(false)
     // Written by the caller only while every worker is outside `claimItems` (between regions).
     private var count = 0
     private var body: (@Sendable (Int) -> Void)?
 
-    private init(workers: Int) {
-        self.workers = workers
-        for _ in 0..<workers {
-            let thread = Thread { [unowned self] in self.work() }
+    /// Starts `workers` threads. They hold the pool, which so lives as long as the process (tests'
+    /// pools too: their workers sleep for good once no region comes).
+    init(workers: Int, spinNanoseconds: UInt64 = 200_000) {
+        sleeps = (0..<workers).map { _ in Sleep() }
+        self.spinNanoseconds = spinNanoseconds
+        for sleep in sleeps {
+            let thread = Thread { self.work(sleep) }
             thread.stackSize = 8 << 20  // as a main thread's: kernels keep small buffers on the stack
             thread.start()
         }
@@ -102,9 +120,11 @@ final class SpinPool: @unchecked Sendable {
             self.count = count
             self.body = body
             nextItem.store(0, ordering: .relaxed)
-            unfinished.store(workers, ordering: .relaxed)
+            unfinished.store(sleeps.count, ordering: .relaxed)
             generation.add(1, ordering: .sequentiallyConsistent)
-            for _ in 0..<sleepers.exchange(0, ordering: .sequentiallyConsistent) { wake.signal() }
+            for sleep in sleeps where sleep.sleeping.exchange(false, ordering: .sequentiallyConsistent) {
+                sleep.wake.signal()
+            }
             claimItems()
             while unfinished.load(ordering: .acquiring) > 0 {}
             self.body = nil
@@ -123,18 +143,20 @@ final class SpinPool: @unchecked Sendable {
         }
     }
 
-    private func work() {
+    private func work(_ sleep: Sleep) {
         var seen = 0
         while true {
             var spins = 0, since = DispatchTime.now().uptimeNanoseconds
             while generation.load(ordering: .sequentiallyConsistent) == seen {
                 spins += 1
                 if spins & 255 != 0 { continue }
-                if DispatchTime.now().uptimeNanoseconds - since < Self.spinNanoseconds { continue }
-                // Announce the sleep, then look once more: a region started after the announcement
-                // signals (maybe once too often: a spare signal only makes a later sleep look again).
-                sleepers.add(1, ordering: .sequentiallyConsistent)
-                if generation.load(ordering: .sequentiallyConsistent) == seen { wake.wait() }
+                if DispatchTime.now().uptimeNanoseconds - since < spinNanoseconds { continue }
+                sleep.sleeping.store(true, ordering: .sequentiallyConsistent)
+                if generation.load(ordering: .sequentiallyConsistent) == seen {
+                    sleep.wake.wait()  // the caller lowers the flag and signals once
+                } else if !sleep.sleeping.exchange(false, ordering: .sequentiallyConsistent) {
+                    sleep.wake.wait()  // the caller lowered it first: take its signal now
+                }
                 since = DispatchTime.now().uptimeNanoseconds
             }
             seen = generation.load(ordering: .sequentiallyConsistent)

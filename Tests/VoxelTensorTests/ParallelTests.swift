@@ -2,7 +2,7 @@ import Dispatch
 import Foundation
 import Synchronization
 import Testing
-import VoxelTensor
+@testable import VoxelTensor
 
 /// `Parallel.forEach` runs every index exactly once: on the spinning pool, and on the
 /// `concurrentPerform` fallback it takes when the pool is busy (calls nested in a region, and
@@ -34,6 +34,29 @@ struct ParallelTests {
         let tally = Tally(9)
         Parallel.forEach(9) { tally.hit($0) }
         #expect(tally.exactlyOnce)
+    }
+
+    /// Pools with more workers than this machine has cores, whose workers spin for only a moment and
+    /// so fall asleep between most regions: every region ends, with every index run once. (With one
+    /// semaphore for all workers, a worker that had finished a region took the wake-up meant for one
+    /// still asleep and the region never ended: this test hung within a few hundred regions.)
+    @Test(arguments: [(2, 0), (3, 0), (5, 20_000)] as [(Int, UInt64)])
+    func sleepingWorkersAllWake(workers: Int, spin: UInt64) {
+        let pool = SpinPool(workers: workers, spinNanoseconds: spin)
+        let done = DispatchSemaphore(value: 0), failures = Counter()
+        Thread.detachNewThread {
+            for region in 0..<1500 {
+                if region % 3 == 0 { usleep(30) }
+                let count = 1 + region % 17
+                let tally = Tally(count)
+                _ = pool.run(count) { tally.hit($0) }
+                if !tally.exactlyOnce { failures.value.add(1, ordering: .relaxed) }
+            }
+            done.signal()
+        }
+        let finished = done.wait(timeout: .now() + 60) == .success
+        #expect(finished, "a region of a pool of \(workers) workers never ended")
+        #expect(failures.value.load(ordering: .relaxed) == 0)
     }
 
     @Test func nestedRegionsRunEveryIndex() {
