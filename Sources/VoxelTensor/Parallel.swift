@@ -2,6 +2,7 @@
 import Dispatch
 import Foundation
 import Synchronization
+import CStream
 
 /// A raw mutable pointer that may cross into `concurrentPerform` tiles.
 ///
@@ -46,9 +47,25 @@ public enum Parallel {
     public static func forEach(_ count: Int, _ body: @Sendable (Int) -> Void) {
         if count <= 0 { return }
         if count == 1 { body(0); return }
+        if threadCount == 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
         if let pool = SpinPool.shared, pool.run(count, body) { return }
-        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        // Dispatch runs up to one thread per online CPU; when fewer are allowed, that many
+        // iterations take every `width`-th item.
+        let width = min(count, threadCount)
+        if width == count || threadCount >= onlineProcessorCount {
+            DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        } else {
+            DispatchQueue.concurrentPerform(iterations: width) { first in
+                for i in stride(from: first, to: count, by: width) { body(i) }
+            }
+        }
     }
+
+    /// CPUs online, allowed to this process or not (Dispatch's width).
+    static let onlineProcessorCount = ProcessInfo.processInfo.processorCount
 
     /// Runs `body(range)` over `0..<count` split into chunks of at most `grain` elements.
     @inlinable
@@ -181,20 +198,31 @@ public enum System {
         return n * unit
     }()
 
-    /// Cores the process may use.
-    public static let activeProcessorCount: Int = {
-        #if canImport(Glibc) || canImport(Darwin)
-        return max(1, Int(sysconfNProcessorsOnline()))
-        #else
-        return 1
-        #endif
-    }()
-}
+    /// Threads parallel regions run on: `VOXPLAIN_THREADS` when it holds a whole number from 1 to
+    /// `maximumThreads`, else the CPUs this process may use (`vx_usable_cpus`: the online CPUs, fewer
+    /// under an affinity mask such as `taskset`, SLURM's or `docker --cpuset-cpus`, or a cgroup quota
+    /// such as `docker --cpus`). Counting every online CPU instead put two threads on one allowed CPU,
+    /// one of them spinning (`SpinPool`) while the other had work. Results do not depend on it.
+    public static let activeProcessorCount: Int = threadSetting(ProcessInfo.processInfo.environment["VOXPLAIN_THREADS"]).count
 
-#if canImport(Glibc)
-import Glibc
-@usableFromInline func sysconfNProcessorsOnline() -> Int { sysconf(Int32(_SC_NPROCESSORS_ONLN)) }
-#elseif canImport(Darwin)
-import Darwin
-@usableFromInline func sysconfNProcessorsOnline() -> Int { sysconf(_SC_NPROCESSORS_ONLN) }
-#endif
+    /// The most threads `VOXPLAIN_THREADS` may ask for.
+    public static let maximumThreads = 1024
+
+    /// What `VOXPLAIN_THREADS` (the raw value, nil when unset) gives: the thread count, and a problem
+    /// to report when the value is not a whole number from 1 to `maximumThreads` (the count is then
+    /// the usable CPUs, as when it is unset). The command-line tool refuses to run with a problem.
+    public static func threadSetting(_ raw: String?) -> (count: Int, problem: String?) {
+        let usable = max(1, Int(vx_usable_cpus()))
+        guard let raw else { return (usable, nil) }
+        let text = raw.trimmingCharacters(in: .whitespaces)
+        guard let n = Int(text), (1...maximumThreads).contains(n) else {
+            return (usable, "VOXPLAIN_THREADS: expected a whole number of threads from 1 to \(maximumThreads), got '\(raw)'")
+        }
+        return (n, nil)
+    }
+
+    /// The problem with this process's `VOXPLAIN_THREADS`, or nil when it is unset or valid.
+    public static var threadSettingProblem: String? {
+        threadSetting(ProcessInfo.processInfo.environment["VOXPLAIN_THREADS"]).problem
+    }
+}

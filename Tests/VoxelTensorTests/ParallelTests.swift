@@ -78,4 +78,21 @@ struct ParallelTests {
         }
         #expect(complete.allSatisfy { $0.value.load(ordering: .relaxed) == 20 })
     }
+
+    /// `VOXPLAIN_THREADS`: a whole number from 1 to the maximum is the thread count; anything else is
+    /// a problem to report, with the usable CPUs as the count; unset, the usable CPUs.
+    @Test func threadSettingIsParsedStrictly() {
+        let usable = System.threadSetting(nil).count
+        #expect(usable >= 1 && usable <= ProcessInfo.processInfo.processorCount)
+        #expect(System.threadSetting(nil).problem == nil)
+        for (raw, n) in [("1", 1), ("3", 3), (" 8 ", 8), ("1024", 1024)] {
+            let setting = System.threadSetting(raw)
+            #expect(setting.count == n && setting.problem == nil, "\(raw)")
+        }
+        for raw in ["0", "-1", "", "two", "1.5", "1025", "99999999999999999999"] {
+            let setting = System.threadSetting(raw)
+            #expect(setting.count == usable)
+            #expect(setting.problem?.contains("VOXPLAIN_THREADS") == true && setting.problem?.contains("'\(raw)'") == true)
+        }
+    }
 }

@@ -18,10 +18,13 @@ struct CLITests {
 
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 
-    static func run(_ args: [String]) throws -> Run {
+    /// Runs `voxplain args` with `environment` added to this process's, through `launcher` (a program
+    /// given the binary's path and then `args`, such as `taskset -c 0`) when there is one.
+    static func run(_ args: [String], environment: [String: String] = [:], launcher: [String] = []) throws -> Run {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
+        p.executableURL = URL(fileURLWithPath: launcher.first ?? binary)
+        p.arguments = launcher.isEmpty ? args : Array(launcher.dropFirst()) + [binary] + args
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -39,9 +42,9 @@ struct CLITests {
     }
 
     /// Exit status non-zero, nothing on stdout, one line `voxplain: error: ...` naming `file`.
-    func expectFailure(_ args: [String], naming file: String, _ words: String? = nil,
+    func expectFailure(_ args: [String], naming file: String, _ words: String? = nil, environment: [String: String] = [:],
                        sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let r = try Self.run(args)
+        let r = try Self.run(args, environment: environment)
         #expect(r.status != 0, "\(args) exited 0", sourceLocation: sourceLocation)
         #expect(r.stdout.isEmpty, "stdout: \(r.stdout)", sourceLocation: sourceLocation)
         let lines = r.stderr.split(separator: "\n")
@@ -99,6 +102,30 @@ struct CLITests {
                                  "--passes", "forward"])
         let stemResults = (try JSONSerialization.jsonObject(with: Data(stem.stdout.utf8)) as? [String: Any])?["results"] as? [[String: Any]]
         #expect(stemResults?.first?["algorithm"] as? String == "direct")
+    }
+
+    /// Parallel regions use the CPUs the process may use (an affinity mask from `taskset`, a cgroup
+    /// quota), or `VOXPLAIN_THREADS`; a `VOXPLAIN_THREADS` that is not a thread count is refused
+    /// before anything runs.
+    @Test func threadCountFollowsAffinityAndSetting() throws {
+        let args = ["bench", "--json", "--quick", "--skip-peak", "--only", "128->128 @8^3", "--passes", "forward"]
+        func threads(_ r: Run) -> Int? {
+            (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["threads"] as? Int
+        }
+        for n in [1, 3] {
+            let r = try Self.run(args, environment: ["VOXPLAIN_THREADS": "\(n)"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(threads(r) == n)
+        }
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") {
+            let pinned = try Self.run(args, launcher: ["/usr/bin/taskset", "-c", "0"])
+            #expect(pinned.status == 0, "\(pinned.stderr)")
+            #expect(threads(pinned) == 1)
+        }
+        for bad in ["0", "-2", "two", "", "5000", "1.5"] {
+            try expectFailure(["inspect", "scan.nii.gz"], naming: "VOXPLAIN_THREADS", "'\(bad)'",
+                              environment: ["VOXPLAIN_THREADS": bad])
+        }
     }
 
     @Test func badInputs() throws {

@@ -5,9 +5,10 @@
 // prefetches, for reading and for writing. And two-source permutes (`vpermt2ps`), which Swift's SIMD
 // `evenHalf`/`oddHalf` do not compile to, and lane masks (Swift's masked `replace` goes lane by lane).
 //
-// Header-only: Swift's clang importer compiles these inline into the calling module, where they become
+// Inline: Swift's clang importer compiles these into the calling module, where they become
 // `vmovntps`, `prefetchw` and `vpermt2ps` (VoxelTensorAVX512, built for AVX-512) and `prefetcht0`
-// (there, and in VoxelTensor's padded copy).
+// (there, and in VoxelTensor's padded copy). One function is not: `vx_usable_cpus` (CStream.c), which
+// needs the C library's CPU affinity calls.
 #ifndef VOXPLAIN_CSTREAM_H
 #define VOXPLAIN_CSTREAM_H
 
@@ -191,5 +192,10 @@ static inline __attribute__((always_inline)) void vx_split2x16(const float *p, f
     __builtin_memcpy(even, &e, sizeof e);
     __builtin_memcpy(odd, &o, sizeof o);
 }
+
+/// CPUs this process may run on: the online CPUs, fewer when the affinity mask (taskset, SLURM,
+/// `docker --cpuset-cpus`) or a cgroup CPU quota (`docker --cpus`, rounded up) allows fewer.
+/// Defined in CStream.c.
+int vx_usable_cpus(void);
 
 #endif

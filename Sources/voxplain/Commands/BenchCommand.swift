@@ -50,16 +50,20 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         if !model.isEmpty { return try runModels() }
+        try reportingErrors { try runLayers() }
+    }
+
+    func runLayers() throws {
         var layers = BenchLayer.standard
         if let only {
             let exact = layers.filter { $0.label == only }
             layers = exact.isEmpty ? layers.filter { $0.label.contains(only) } : exact
-            if layers.isEmpty { throw ValidationError("no benchmark layer matches '\(only)'") }
+            if layers.isEmpty { throw VoxplainError("--only \(only): no benchmark layer matches") }
         }
         let passSet = Set(passes.split(separator: ",").map { String($0) })
         let known: Set<String> = ["forward", "backwardInput", "backwardWeight"]
         guard !passSet.isEmpty, passSet.isSubset(of: known) else {
-            throw ValidationError("unknown pass in '\(passes)'; choose from forward, backwardInput, backwardWeight")
+            throw VoxplainError("--passes \(passes): unknown pass; choose from forward, backwardInput, backwardWeight")
         }
         let progress = isatty(2) != 0
         let report = try Bench.run(quick: quick, measurePeak: !skipPeak, layers: layers, passes: passSet) { line in

@@ -1,10 +1,13 @@
 import ArgumentParser
 import Foundation
+import Voxplain
 
 /// Runs a command body; on error prints one line `voxplain: error: <file>: <problem>` to stderr and
-/// exits with status 1 (ArgumentParser's `ExitCode` prints nothing more).
+/// exits with status 1 (ArgumentParser's `ExitCode` prints nothing more). A `VOXPLAIN_THREADS` that is
+/// not a thread count is such an error, before anything runs.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
+        if let problem = System.threadSettingProblem { throw VoxplainError(problem) }
         try body()
     } catch let e as ExitCode {
         throw e
