@@ -20,6 +20,10 @@ import _TestSupport
                  stride: 2),
         ConvCase(name: "asymmetric pad W30 clip", cin: 16, cout: 40, size: Size3(6, 7, 30), kernel: 3, stride: 2,
                  padding: [0, 1, 2, 2, 0, 1], activation: .clip(min: -0.5, max: 0.5)),
+        // One group of tile vectors and 10 blocks of 8 outputs, split over the cores by blocks: parts
+        // of 2 blocks, 5 of them (on 2 cores 8 were wanted, and the 7th's range trapped until stop 20).
+        ConvCase(name: "80 outputs one tile group", cin: 16, cout: 80, size: Size3(6, 8, 32), kernel: 3, stride: 2,
+                 padding: 1),
     ]
 
     static func outputSize(_ c: ConvCase) -> Size3 {

@@ -18,13 +18,16 @@ struct CLITests {
 
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 
-    /// Runs `voxplain args` with `environment` added to this process's, through `launcher` (a program
-    /// given the binary's path and then `args`, such as `taskset -c 0`) when there is one.
-    static func run(_ args: [String], environment: [String: String] = [:], launcher: [String] = []) throws -> Run {
+    /// Runs `voxplain args` with this process's environment changed by `environment` (nil removes a
+    /// variable), through `launcher` (a program given the binary's path and then `args`, such as
+    /// `taskset -c 0`) when there is one.
+    static func run(_ args: [String], environment: [String: String?] = [:], launcher: [String] = []) throws -> Run {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: launcher.first ?? binary)
         p.arguments = launcher.isEmpty ? args : Array(launcher.dropFirst()) + [binary] + args
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        var env = ProcessInfo.processInfo.environment
+        for (name, value) in environment { env[name] = value }
+        p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -42,7 +45,7 @@ struct CLITests {
     }
 
     /// Exit status non-zero, nothing on stdout, one line `voxplain: error: ...` naming `file`.
-    func expectFailure(_ args: [String], naming file: String, _ words: String? = nil, environment: [String: String] = [:],
+    func expectFailure(_ args: [String], naming file: String, _ words: String? = nil, environment: [String: String?] = [:],
                        sourceLocation: SourceLocation = #_sourceLocation) throws {
         let r = try Self.run(args, environment: environment)
         #expect(r.status != 0, "\(args) exited 0", sourceLocation: sourceLocation)
@@ -118,7 +121,7 @@ struct CLITests {
             #expect(threads(r) == n)
         }
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") {
-            let pinned = try Self.run(args, launcher: ["/usr/bin/taskset", "-c", "0"])
+            let pinned = try Self.run(args, environment: ["VOXPLAIN_THREADS": nil], launcher: ["/usr/bin/taskset", "-c", "0"])
             #expect(pinned.status == 0, "\(pinned.stderr)")
             #expect(threads(pinned) == 1)
         }

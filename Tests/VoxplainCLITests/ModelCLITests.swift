@@ -48,6 +48,28 @@ import _TestSupport
         #expect(((report["input"] as! [String: Any])["sha256"] as! String).count == 64)
     }
 
+    /// Results do not depend on the thread count: the sample model's maps (Winograd, direct and
+    /// pointwise layers; Score-CAM's batches; HR-CAM's backward passes) are the same bytes with 1, 2
+    /// and 3 threads (`VOXPLAIN_THREADS`; 3 on two cores oversubscribes the pool).
+    @Test func mapsAreTheSameBytesForAnyThreadCount() throws {
+        let dir = try CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ct = try Self.phantom(dir)
+        let sample = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Volumes/sample-model.onnx").path
+        let methods = ["gradcam", "gradcampp", "scorecam", "hrcam", "layercam"]
+        var maps: [String: [Data]] = [:]
+        for threads in ["1", "2", "3"] {
+            let out = dir + "/threads" + threads
+            let r = try CLITests.run(["explain", sample, ct, "--method", methods.joined(separator: ","), "--raw",
+                                      "--no-montage", "--out", out], environment: ["VOXPLAIN_THREADS": threads])
+            #expect(r.status == 0, "\(r.stderr)")
+            maps[threads] = try methods.map { try Data(contentsOf: URL(fileURLWithPath: out + "/\($0)-raw.nii.gz")) }
+        }
+        #expect(maps["1"] == maps["2"], "1 and 2 threads")
+        #expect(maps["2"] == maps["3"], "2 and 3 threads")
+    }
+
     @Test func badInputs() throws {
         let dir = try CLITests.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -100,14 +100,16 @@ func stride2ChunkTiles(wanted: Int, total: Int, tilesPerRow: Int, rowsOfTiles: I
 func forEachTileGroup(_ list: [Int], blockCount nb: Int, pool: ScratchPool,
                       _ body: @escaping @Sendable (UnsafePointer<Int>, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
     let groups = list.count / 18
-    let parts = max(1, min(nb, (4 * Parallel.threadCount + groups - 1) / groups))
-    let perPart = (nb + parts - 1) / parts
+    let wanted = max(1, min(nb, (4 * Parallel.threadCount + groups - 1) / groups))
+    // As many parts as `perPart` blocks fill: 5 blocks wanted in 4 parts are 2 + 2 + 1, not 2 + 2 + 1
+    // and a fourth starting past the end (whose range trapped: 1 thread, or 2 with 10 blocks).
+    let perPart = (nb + wanted - 1) / wanted
+    let parts = (nb + perPart - 1) / perPart
     list.withUnsafeBufferPointer { lBuf in
         let lp = SharedConstPointer(lBuf.baseAddress!)
         Parallel.forEach(groups * parts) { task in
             let g = task / parts, part = task % parts
             let blocks = (part * perPart)..<min(nb, (part + 1) * perPart)
-            if blocks.isEmpty { return }
             let work = pool.take()
             defer { pool.give(work) }
             body(lp + 18 * g, blocks, work)
