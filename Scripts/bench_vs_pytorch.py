@@ -116,26 +116,30 @@ def main():
             a = flops(layer) / ours[(label, ps)] / 1e9
             b = flops(layer) / theirs[(label, ps)] / 1e9
             print(f"{label:24} {ps:15} {a:9.1f} {100 * a / peak:6.1f}% {b:9.1f} {a / b:6.2f}")
-    print("\ntargets:")
+    print("\ntargets (* ours, beyond issue 3: its 1.0x is for 3x3x3 layers with C >= 16):")
     results = []
 
-    def check(name, ok, detail):
-        results.append(ok)
-        print(f"  {'PASS' if ok else 'FAIL'}  {name}: {detail}")
+    def check(name, ok, detail, ours_only=False):
+        results.append((ok, ours_only))
+        print(f"  {'PASS' if ok else 'FAIL'}{'*' if ours_only else ' '} {name}: {detail}")
 
     for layer in layers:
         label, _, cin, cout, _, k = layer[:6]
         a = flops(layer) / ours[(label, "forward")] / 1e9
         b = flops(layer) / theirs[(label, "forward")] / 1e9
-        if k == 3 and min(cin, cout) >= 16:
+        issue_layer = k == 3 and min(cin, cout) >= 16
+        if issue_layer:
             check(f"forward {label} >= 80% of peak", a >= 0.8 * peak, f"{100 * a / peak:.1f}%")
         need = SPEEDUP_TARGETS.get(label, 1.0)
-        check(f"forward {label} >= {need}x PyTorch", a >= need * b, f"{a / b:.2f}x")
+        check(f"forward {label} >= {need}x PyTorch", a >= need * b, f"{a / b:.2f}x",
+              ours_only=label not in SPEEDUP_TARGETS and not issue_layer)
     for layer in layers:
         label = layer[0]
         r = ours[(label, "backwardInput")] / ours[(label, "forward")]
         check(f"backwardInput {label} within 1.5x of forward time", r <= 1.5, f"{r:.2f}x")
-    print(f"\n{sum(results)}/{len(results)} targets met")
+    issue = [ok for ok, mine in results if not mine]
+    extra = [ok for ok, mine in results if mine]
+    print(f"\n{sum(issue)}/{len(issue)} targets of issue 3 met; {sum(extra)}/{len(extra)} of ours (*) met")
 
 
 if __name__ == "__main__":
