@@ -83,7 +83,7 @@ import _TestSupport
         }
         let prefetchSame = prefetched == plain
         #expect(prefetchSame, "input gradient: prefetched stores differ")
-        #expect(gradient.runsByRows(inputWidth: 40) == Conv3DEngine.cpuHasAVX512)
+        #expect(gradient.runsByRows(inputWidth: 40) == (Conv3DEngine.isa == .avx512))
         if gradient.runsByRows(inputWidth: 40) {
             let streamed = try writtenMisaligned(plain.shape, by: m) { gx in
                 gy.scalars.withUnsafeBufferPointer { gradient.backwardRows($0.baseAddress!, into: gx, geo: geo) }

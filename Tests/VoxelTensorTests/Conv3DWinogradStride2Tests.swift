@@ -36,7 +36,7 @@ import _TestSupport
     func matchesReference(_ c: ConvCase) throws {
         let (x, w, b) = c.inputs(seed: 180)
         let conv = try PackedConv3D(weight: w, bias: b, stride: c.stride, padding: c.padding, activation: c.activation)
-        #expect(conv.usesWinograd(width: Self.outputSize(c).w) == Conv3DEngine.cpuHasAVX512)
+        #expect(conv.usesWinograd(width: Self.outputSize(c).w) == (Conv3DEngine.isa == .avx512))
         let ref = try conv3dReference(x, weight: w, bias: b, stride: c.stride, padding: c.padding, activation: c.activation)
         let fast = try conv.forward(x)
         #expect(convClose(fast, ref, terms: c.terms), "max diff \(maxAbsDifference(fast.scalars, ref.scalars))")
@@ -60,7 +60,7 @@ import _TestSupport
     func inputGradientMatchesReference(_ c: ConvCase) throws {
         let (x, w, _) = c.inputs(seed: 185)
         let grad = try PackedConv3DInputGradient(weight: w, stride: c.stride, padding: c.padding)
-        let winograd = Conv3DEngine.cpuHasAVX512 && c.cout >= 16 && c.cin >= 8
+        let winograd = (Conv3DEngine.isa == .avx512) && c.cout >= 16 && c.cin >= 8
         #expect(grad.usesWinograd(width: c.size.w) == winograd)
         let y = try conv3dReference(x, weight: w, stride: c.stride, padding: c.padding)
         let gy = Tensor.random(y.shape, seed: 186)
@@ -83,7 +83,7 @@ import _TestSupport
                                     stride: 2, padding: 1)
         let whole = try conv.forward(x)
         let O = Size3(whole.shape[2], whole.shape[3], whole.shape[4])
-        #expect(conv.outputTile(wholeOutputWidth: O.w) == (Conv3DEngine.cpuHasAVX512 ? 2 : 1))
+        #expect(conv.outputTile(wholeOutputWidth: O.w) == ((Conv3DEngine.isa == .avx512) ? 2 : 1))
         for (lo, hi) in [(Size3(0, 0, 0), Size3(3, 5, 7)), (Size3(2, 4, 6), Size3(6, 7, O.w)), (Size3(4, 2, 10), Size3(5, 7, 13))] {
             // Inputs [2o - 1, 2(hi - 1) + 2) of each axis, clamped; padding where the clamp cut.
             let start = Size3(2 * lo.d - 1, 2 * lo.h - 1, 2 * lo.w - 1), end = Size3(2 * hi.d, 2 * hi.h, 2 * hi.w)

@@ -43,7 +43,7 @@ import _TestSupport
         let conv = try PackedConv3D(weight: w, bias: b, stride: c.stride, padding: c.padding, activation: c.activation)
         let O = Size3(c.size.d + c.padding.begin.d + c.padding.end.d - 2, c.size.h + c.padding.begin.h + c.padding.end.h - 2,
                       c.size.w + c.padding.begin.w + c.padding.end.w - 2)
-        #expect(conv.usesWinograd(width: O.w) == Conv3DEngine.cpuHasAVX512)
+        #expect(conv.usesWinograd(width: O.w) == (Conv3DEngine.isa == .avx512))
         let ref = try conv3dReference(x, weight: w, bias: b, padding: c.padding, activation: c.activation)
         let fast = try conv.forward(x)
         #expect(convClose(fast, ref, terms: c.terms), "max diff \(maxAbsDifference(fast.scalars, ref.scalars))")
@@ -63,7 +63,7 @@ import _TestSupport
     func inputGradientMatchesReference(_ c: ConvCase) throws {
         let (x, w, _) = c.inputs(seed: 85)
         let grad = try PackedConv3DInputGradient(weight: w, stride: 1, padding: c.padding)
-        #expect((grad.usesWinograd(width: c.size.w)) == (Conv3DEngine.cpuHasAVX512 && c.cin >= 8))
+        #expect((grad.usesWinograd(width: c.size.w)) == ((Conv3DEngine.isa == .avx512) && c.cin >= 8))
         let y = try conv3dReference(x, weight: w, padding: c.padding)
         let gy = Tensor.random(y.shape, seed: 86)
         let gx = try grad.backward(gy, inputShape: x.shape)
@@ -104,7 +104,7 @@ import _TestSupport
         let w = Tensor.random([10, 6, 3, 3, 3], seed: 91)
         let conv = try PackedConv3D(weight: w, bias: Tensor.random([10], seed: 92), padding: 1)
         let whole = try conv.forward(x)
-        #expect(conv.outputTile(wholeOutputWidth: width) == (Conv3DEngine.cpuHasAVX512 ? 2 : 1))
+        #expect(conv.outputTile(wholeOutputWidth: width) == ((Conv3DEngine.isa == .avx512) ? 2 : 1))
         let boxes = width == 40
             ? [(Size3(0, 0, 0), Size3(3, 5, 7)), (Size3(2, 4, 10), Size3(9, 10, 37)), (Size3(4, 6, 30), Size3(7, 9, 40))]
             : width == 16
@@ -130,7 +130,7 @@ import _TestSupport
     /// layers of 16 or more inputs run the stride-2 kernel: Conv3DWinogradStride2Tests.)
     @Test func narrowRowsAndOtherLayersRunDirect() throws {
         let k3 = try PackedConv3D(weight: .random([16, 16, 3, 3, 3], seed: 1), padding: 1)
-        let avx512 = Conv3DEngine.cpuHasAVX512
+        let avx512 = Conv3DEngine.isa == .avx512
         #expect(!k3.usesWinograd(width: 6) && !k3.usesWinograd(width: 20))
         #expect(k3.usesWinograd(width: 7) == avx512 && k3.usesWinograd(width: 8) == avx512)
         #expect(k3.usesWinograd(width: 9) == avx512 && k3.usesWinograd(width: 16) == avx512 && k3.usesWinograd(width: 24) == avx512)
