@@ -78,15 +78,49 @@ public struct Window: Equatable, Sendable, CustomStringConvertible {
             n += stride
         }
         guard !sample.isEmpty else { throw RenderError("--window p\(format(lo)),\(format(hi)): the scan has no finite value") }
-        sample.sort()
+        // The two order statistics around each percentile, by selection rather than a sort: the
+        // k-th smallest, then the smallest of those after it. (Sorting 1.6 M voxels took about 0.1 s,
+        // once for every montage of `voxplain demo`.)
         func q(_ p: Double) -> Double {
             let pos = p / 100 * Double(sample.count - 1)
-            let a = Int(pos.rounded(.down)), b = min(sample.count - 1, a + 1)
-            return Double(sample[a]) + (pos - Double(a)) * (Double(sample[b]) - Double(sample[a]))
+            let a = Int(pos.rounded(.down))
+            let va = selectOrderStatistic(&sample, a)
+            let vb = a + 1 < sample.count ? sample[(a + 1)...].min()! : va
+            return Double(va) + (pos - Double(a)) * (Double(vb) - Double(va))
         }
         let a = q(lo), b = q(hi)
         return b > a ? Window(uncheckedWidth: b - a, level: (a + b) / 2) : Window(uncheckedWidth: 1, level: a)
     }
+}
+
+/// The `k`-th smallest (from 0) of `values`, which holds no NaN, reordered so that nothing before
+/// index `k` is larger and nothing after it smaller: Hoare's selection with a median-of-three pivot
+/// (runs of equal values, such as a CT's air, split evenly), sorting what is left after about
+/// 2 log2(n) rounds (so never quadratic).
+func selectOrderStatistic(_ values: inout [Float], _ k: Int) -> Float {
+    precondition(k >= 0 && k < values.count, "selectOrderStatistic: rank \(k) of \(values.count)")
+    var rounds = 2 * (Int.bitWidth - values.count.leadingZeroBitCount) + 4
+    values.withUnsafeMutableBufferPointer { v in
+        var lo = 0, hi = v.count - 1
+        while lo < hi {
+            if rounds == 0 { v[lo...hi].sort(); return }
+            rounds -= 1
+            let mid = lo + (hi - lo) / 2
+            if v[mid] < v[lo] { v.swapAt(mid, lo) }
+            if v[hi] < v[lo] { v.swapAt(hi, lo) }
+            if v[hi] < v[mid] { v.swapAt(hi, mid) }
+            let pivot = v[mid]
+            var i = lo, j = hi
+            while i <= j {
+                while v[i] < pivot { i += 1 }
+                while v[j] > pivot { j -= 1 }
+                if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+            }
+            // [lo, j] <= pivot, (j, i) == pivot, [i, hi] >= pivot.
+            if k <= j { hi = j } else if k >= i { lo = i } else { return }
+        }
+    }
+    return values[k]
 }
 
 /// A window as asked for on the command line: a preset, an explicit width and level, or percentiles.

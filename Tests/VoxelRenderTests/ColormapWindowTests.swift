@@ -70,6 +70,37 @@ struct ColormapWindowTests {
         #expect(throws: RenderError.self) { try Window.percentile(1, 99, of: [.nan]) }
     }
 
+    /// Selection gives the sorted array's element at every rank, on data with long runs of equal
+    /// values (a CT's air), sorted, reversed and constant data; percentile windows equal those of a
+    /// full sort (numpy's linear interpolation) exactly.
+    @Test func selectionMatchesSorting() throws {
+        var rng = SystemRandomNumberGenerator()
+        let inputs: [[Float]] = [
+            (0..<1000).map { _ in Float.random(in: -1...1, using: &rng) },
+            (0..<5000).map { _ in Bool.random(using: &rng) ? -1000 : Float(Int.random(in: -50...400, using: &rng)) },
+            (0..<777).map(Float.init), (0..<777).reversed().map(Float.init),
+            [Float](repeating: 3, count: 64), [2, 1], [5],
+        ]
+        for values in inputs {
+            let sorted = values.sorted()
+            for k in Set([0, 1, values.count / 3, values.count / 2, values.count - 2, values.count - 1].filter { $0 >= 0 && $0 < values.count }) {
+                var copy = values
+                #expect(selectOrderStatistic(&copy, k) == sorted[k], "rank \(k) of \(values.count)")
+                #expect(copy[..<k].allSatisfy { $0 <= sorted[k] } && copy[(k + 1)...].allSatisfy { $0 >= sorted[k] })
+            }
+            for (lo, hi) in [(1.0, 99.0), (0.0, 100.0), (1.0, 2.0), (37.5, 62.5)] {
+                func q(_ p: Double) -> Double {
+                    let pos = p / 100 * Double(sorted.count - 1)
+                    let a = Int(pos.rounded(.down)), b = min(sorted.count - 1, a + 1)
+                    return Double(sorted[a]) + (pos - Double(a)) * (Double(sorted[b]) - Double(sorted[a]))
+                }
+                let w = try Window.percentile(lo, hi, of: values)
+                let a = q(lo), b = q(hi)
+                if b > a { #expect(w.width == b - a && w.level == (a + b) / 2, "p\(lo)-\(hi) of \(values.count)") }
+            }
+        }
+    }
+
     @Test func blendAndThreshold() throws {
         let style = try OverlayStyle(colormap: .inferno, alpha: 0.4, threshold: 0.2)
         let table = style.colormap.table
