@@ -133,7 +133,12 @@ public enum Montage {
                                          style: style, truth: truth?.voxels)
         let axis = ViewAxis(rawValue: options.view.rawValue) ?? .axial
         var mean = [Float](repeating: 0, count: g.count)
-        for m in maps { for n in mean.indices { mean[n] += m.volume.voxels[n] / Float(maps.count) } }
+        for m in maps {
+            // The voxels taken out once: indexing `m.volume.voxels` per voxel copied the volume (with
+            // its retains) for every voxel, a tenth of `voxplain demo`'s samples.
+            let voxels = m.volume.voxels
+            for n in mean.indices { mean[n] += voxels[n] / Float(maps.count) }
+        }
         let slices = options.slices ?? autoSlices(grid: g, axis: axis, heat: mean, style: style, truth: truth, count: options.count)
         let title = "\((scanName as NSString).lastPathComponent)  \(renderer.window)  shared scale"
         return try renderer.comparison(maps: maps.map { ($0.name, $0.volume.voxels) }, axis: axis, slices: slices,
