@@ -66,8 +66,9 @@ extension NIfTIFile {
         let tmp = folder + "/" + tmpName
         var done = false
         defer { if !done { unlink(tmp) } }
-        // Level 6 (zlib's default): a 128x128x96 int16 CT compresses in ~0.1 s.
-        guard let fp = znzopen(tmp, compressed ? "wb6" : "wb", compressed ? 1 : 0) else {
+        // Level 1, as nibabel writes: `voxplain demo`'s 15 .nii.gz files 3.8% larger (13.0 against 12.5 MB)
+        // than at zlib's default 6, and the demo about 0.4 s faster (5.6-6.8 against 6.0-7.1 s).
+        guard let fp = znzopen(tmp, compressed ? "wb1" : "wb", compressed ? 1 : 0) else {
             throw NIfTIError(path, "cannot create a file in \(folder): \(String(cString: strerror(errno)))")
         }
         var file: znzFile? = fp
