@@ -150,24 +150,24 @@ public enum ExplainPipeline {
         var mapVolumes: [(name: String, volume: Volume)] = []
         for method in request.methods {
             start = clock.now
-            var combined: [Float]? = nil, levels: [[Float]] = []
+            // Voxels outside every patch stay -inf until the end; overlaps take the maximum.
+            var combined = [Float](repeating: -.infinity, count: scan.dims.count), levels: [[Float]] = []
             var first: Explanation? = nil, passes = 0
             for input in inputs {
                 let e = try explainer.explain(input.tensor, methods: [method], layers: layers, hrcamLayers: hrcamLayers,
                                               hrcamHead: hrcamHead, classIndex: classIndex, options: request.cam)[0]
                 first = first ?? e
                 passes += e.forwardPasses
-                // Voxels outside every patch stay -inf until the end; overlaps take the maximum.
-                combined = maxCombine(combined, input.toScan(e.map.scalars, mapSize: e.map.shape, outside: -.infinity))
+                input.maxIntoScan(&combined, e.map.scalars, mapSize: e.map.shape)
                 if method == .hrcam {
                     for (i, level) in e.layerMaps.enumerated() {
-                        let m = input.toScan(level.map.scalars, mapSize: level.map.shape, outside: -.infinity)
-                        if i < levels.count { levels[i] = maxCombine(levels[i], m) } else { levels.append(m) }
+                        if i == levels.count { levels.append([Float](repeating: -.infinity, count: scan.dims.count)) }
+                        input.maxIntoScan(&levels[i], level.map.scalars, mapSize: level.map.shape)
                     }
                 }
             }
             let elapsed = seconds(clock.now - start)
-            let onScan = fillUncovered(combined!)
+            let onScan = fillUncovered(combined)
             let normalized = normalizeMap(onScan)
             let e = first!
             let layerText = e.layerMaps.map(\.name).joined(separator: ", ")
@@ -230,12 +230,6 @@ public enum ExplainPipeline {
             throw VoxplainError("\(outDir.appendingPathComponent("report.json").path): \(f.reason)")
         }
         return report
-    }
-
-    /// The element-wise maximum of two maps (the first may be absent).
-    static func maxCombine(_ a: [Float]?, _ b: [Float]) -> [Float] {
-        guard let a else { return b }
-        return zip(a, b).map { Swift.max($0, $1) }
     }
 
     /// A combined map with the voxels no patch covered (-inf) set to the lowest covered value.

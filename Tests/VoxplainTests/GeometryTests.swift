@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import Voxplain
+@testable import Voxplain
 import _TestSupport
 
 /// The geometry contract: whatever the resampling, cropping or anisotropy, a map carried back with
@@ -37,6 +37,42 @@ import _TestSupport
         let p = try Phantom.generate(PhantomOptions(size: VoxelDims(40, 36, 30), spacing: SIMD3(1, 1, 1), noduleCount: 0, seed: 2))
         let input = try Preprocessing().apply(to: p.ct, scanName: "ct")
         #expect(input.toScan(input.tensor.scalars, mapSize: Array(input.tensor.shape[2...])) == p.ct.voxels)
+    }
+
+    /// `toScan` visits only the field of view's box of scan voxels, and `maxIntoScan` combines in
+    /// place: both give what the whole-scan loop gave (every scan voxel mapped and tested), bit for
+    /// bit, for patches inside the scan, across its edges and past it, with layer maps coarser than
+    /// the input.
+    @Test func fieldOfViewGivesTheWholeScansValues() throws {
+        let p = try Phantom.generate(PhantomOptions(size: VoxelDims(50, 44, 30), spacing: SIMD3(0.7, 0.8, 1.25), noduleCount: 0, seed: 5))
+        var combined = [Float](repeating: -.infinity, count: p.ct.dims.count), expected = combined
+        for center in [SIMD3(25.0, 22, 15), SIMD3(2, 40, 1), SIMD3(48.5, 3, 29), SIMD3(80, 80, 80)] {
+            let pre = Preprocessing(spacing: SIMD3(1, 1, 1), size: [12, 10, 8], center: center)
+            let input = try pre.apply(to: p.ct, scanName: "ct")
+            for mapSize in [[12, 10, 8], [3, 3, 2]] {
+                let count = mapSize[0] * mapSize[1] * mapSize[2]
+                let map: [Float] = (0..<count).map { (n: Int) -> Float in Float(n % 7) - 2.5 + Float(n) * 0.01 }
+                // The whole-scan loop, as toScan ran until stop 20.
+                var whole = [Float](repeating: -1, count: p.ct.dims.count)
+                let model = SIMD3<Double>(12, 10, 8), grid = SIMD3<Int>(mapSize[0], mapSize[1], mapSize[2])
+                map.withUnsafeBufferPointer { m in
+                    let src = VoxelTensor.SharedConstPointer<Float>(m.baseAddress!)
+                    for k in 0..<p.ct.dims.k { for j in 0..<p.ct.dims.j { for i in 0..<p.ct.dims.i {
+                        let mv = input.mapping.modelVoxel(SIMD3(Double(i), Double(j), Double(k)))
+                        guard all(mv .>= -0.5) && all(mv .<= model - 0.5) else { continue }
+                        whole[p.ct.index(i, j, k)] = trilinear(src, grid, (mv + 0.5) * SIMD3<Double>(grid) / model - 0.5)
+                    } } }
+                }
+                let differing = zip(input.toScan(map, mapSize: mapSize, outside: -1), whole).filter { $0 != $1 }.count
+                #expect(differing == 0, "centre \(center), map \(mapSize): \(differing) voxels differ")
+                if mapSize == [12, 10, 8] {
+                    input.maxIntoScan(&combined, map, mapSize: mapSize)
+                    expected = zip(expected, whole.map { $0 == -1 ? -Float.infinity : $0 }).map { Swift.max($0, $1) }
+                }
+            }
+        }
+        #expect(zip(combined, expected).allSatisfy { $0 == $1 }, "maxIntoScan differs from the whole-scan maximum")
+        #expect(combined.contains(where: \.isFinite) && combined.contains(-.infinity))
     }
 
     @Test func nanVoxelsAreRefused() throws {
