@@ -117,7 +117,7 @@ public enum ExplainPipeline {
                 requests.append(r)
             }
         }
-        let inputs = try requests.map { try model.input(for: scan, scanName: scanPath, request: $0) }
+        let inputs = try model.inputs(for: scan, scanName: scanPath, requests: requests)
         let pre = try requests[0].resolve(model: model, scan: scan, scanName: scanPath)
         timings["preprocess"] = seconds(clock.now - start)
         // The folder is made only once the inputs are known to be good, so a failed run leaves nothing.

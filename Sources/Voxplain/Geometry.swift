@@ -93,11 +93,41 @@ public struct ModelInput: Sendable {
     public var scanDims: VoxelDims
 }
 
+/// A scan on the model's resampled grid, before the crop: what `Preprocessing.apply` computes once
+/// for every patch of a scan (`Preprocessing.apply(to:scanName:centers:)`).
+public struct ResampledScan: Sendable {
+    /// `[1, 1, D, H, W]` on the resampled grid, intensities transformed.
+    public var tensor: Tensor
+    /// Scan voxels per resampled voxel, per axis.
+    public var factor: SIMD3<Double>
+    /// The scan's grid.
+    public var scanDims: VoxelDims
+}
+
 extension Preprocessing {
     /// Builds the model input from `scan`.
     /// - Throws: `VoxplainError` naming `scanName` when the scan has NaN or infinite voxels or the
     ///   sizes are impossible.
     public func apply(to scan: Volume, scanName: String) throws -> ModelInput {
+        try crop(try resample(scan, scanName: scanName))
+    }
+
+    /// The model inputs of several patches of one scan, `centers[n]` in place of `center` for the
+    /// n-th: the same as `apply` for each, with the scan checked, transformed and resampled once
+    /// rather than once per patch (for a 512x512x240 CT about a second each).
+    /// - Throws: as `apply`.
+    public func apply(to scan: Volume, scanName: String, centers: [SIMD3<Double>?]) throws -> [ModelInput] {
+        let resampled = try resample(scan, scanName: scanName)
+        return try centers.map { c in
+            var one = self
+            one.center = c
+            return try one.crop(resampled)
+        }
+    }
+
+    /// Steps 0-1 of `apply`: the checks, the intensity transform and the resampling to the model's
+    /// spacing, which do not depend on the centre.
+    public func resample(_ scan: Volume, scanName: String) throws -> ResampledScan {
         try intensity.validate(scanName)
         let bad = scan.voxels.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
         if bad > 0 {
@@ -120,7 +150,14 @@ extension Preprocessing {
         if resampled != n {
             x = try resize3d(x, size: Size3(resampled[0], resampled[1], resampled[2]), mode: .trilinear, alignCorners: false)
         }
-        // 2. Crop or pad to the model's size, centred on the grid or on a point.
+        return ResampledScan(tensor: x, factor: f, scanDims: scan.dims)
+    }
+
+    /// Step 2 of `apply`: the crop or pad to the model's size, centred on the grid or on `center`.
+    /// - Throws: `VoxplainError` when the size is not three positive integers.
+    public func crop(_ scan: ResampledScan) throws -> ModelInput {
+        var x = scan.tensor
+        let resampled = Array(x.shape[2...]), f = scan.factor
         let target = size ?? resampled
         guard target.count == 3, target.allSatisfy({ $0 > 0 }) else {
             throw VoxplainError("model input size \(target) must be three positive integers")
@@ -136,7 +173,7 @@ extension Preprocessing {
             x = try window(x, start: start, size: target, fill: padValue)
         }
         let startD = SIMD3<Double>(start.map(Double.init))
-        return ModelInput(tensor: x, mapping: AxisMapping(scale: f, offset: (startD + 0.5) * f - 0.5), scanDims: scan.dims)
+        return ModelInput(tensor: x, mapping: AxisMapping(scale: f, offset: (startD + 0.5) * f - 0.5), scanDims: scan.scanDims)
     }
 }
 

@@ -80,6 +80,21 @@ extension LoadedModel {
         return try pre.apply(to: scan, scanName: scanName)
     }
 
+    /// `input(for:scanName:request:)` for each request; requests that differ only in their centre
+    /// (the candidates of one scan) share one resampling of the scan.
+    public func inputs(for scan: Volume, scanName: String, requests: [PreprocessingRequest]) throws -> [ModelInput] {
+        guard inputShape[1] == 1, requests.count > 1 else {
+            return try requests.map { try input(for: scan, scanName: scanName, request: $0) }
+        }
+        let resolved = try requests.map { try $0.resolve(model: self, scan: scan, scanName: scanName) }
+        func uncentred(_ p: Preprocessing) -> Preprocessing { var q = p; q.center = nil; return q }
+        let shared = uncentred(resolved[0])
+        guard resolved.allSatisfy({ uncentred($0) == shared }) else {
+            return try resolved.map { try $0.apply(to: scan, scanName: scanName) }
+        }
+        return try shared.apply(to: scan, scanName: scanName, centers: resolved.map(\.center))
+    }
+
     /// The index in `graph.outputs` of the output named `name` (an ONNX output name); 0 for nil.
     /// - Throws: `VoxplainError` listing the model's outputs when none has that name.
     public func outputIndex(_ name: String?) throws -> Int {

@@ -75,6 +75,28 @@ import _TestSupport
         #expect(combined.contains(where: \.isFinite) && combined.contains(-.infinity))
     }
 
+    /// Several patches of one scan, resampled once (`apply(to:scanName:centers:)`), are the inputs
+    /// `apply` makes for each centre alone, bit for bit: with and without resampling, for every
+    /// intensity transform, centres inside, at the edge, past the scan and none.
+    @Test func patchesShareOneResamplingExactly() throws {
+        let p = try Phantom.generate(PhantomOptions(size: VoxelDims(40, 36, 30), spacing: SIMD3(0.7, 0.8, 1.25), noduleCount: 0, seed: 9))
+        let centers: [SIMD3<Double>?] = [SIMD3(20, 18, 15), SIMD3(0, 35, 29), SIMD3(60, -5, 10), nil]
+        for intensity in [IntensityTransform(clip: [-1000, 400], scale: [0, 1]), IntensityTransform(scale: [-1, 1]),
+                          IntensityTransform(zscore: true)] {
+            for spacing in [SIMD3(1.0, 1.0, 1.0), nil] {
+                let pre = Preprocessing(intensity: intensity, spacing: spacing, size: [16, 12, 10])
+                let together = try pre.apply(to: p.ct, scanName: "ct", centers: centers)
+                for (n, c) in centers.enumerated() {
+                    var one = pre
+                    one.center = c
+                    let alone = try one.apply(to: p.ct, scanName: "ct")
+                    #expect(together[n].tensor == alone.tensor && together[n].mapping == alone.mapping,
+                            "centre \(String(describing: c)), spacing \(String(describing: spacing))")
+                }
+            }
+        }
+    }
+
     @Test func nanVoxelsAreRefused() throws {
         var v = try Volume(dims: VoxelDims(4, 4, 4), voxels: [Float](repeating: 0, count: 64), spacing: SIMD3(1, 1, 1))
         v.voxels[5] = .nan
