@@ -139,6 +139,37 @@ struct BadInputTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: input)) == before)
     }
 
+    /// The write check after writing: the header read back and the length (the gzip trailer's ISIZE,
+    /// or the file's size). A file cut short, a trailer with another length, or another header fail
+    /// it; the files `write` makes pass.
+    @Test func writeCheckCatchesShortAndAlteredFiles() throws {
+        let dir = makeTempDir("writecheck")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let v = try Volume(dims: VoxelDims(20, 16, 12), voxels: (0..<3840).map { Float($0 % 97) }, spacing: SIMD3(1, 1, 1))
+        for name in ["a.nii.gz", "a.nii"] {
+            let path = dir + "/" + name, compressed = name.hasSuffix(".gz")
+            try NIfTIFile.write(v, to: path)
+            let bytes = try NIfTIFile.readAllBytes(path)
+            let header = Array(bytes.prefix(348))
+            try NIfTIFile.checkWritten(path, header: header, total: bytes.count, compressed: compressed)
+            var other = header
+            other[100] ^= 0xFF
+            #expect(throws: NIfTIError.self) { try NIfTIFile.checkWritten(path, header: other, total: bytes.count, compressed: compressed) }
+            #expect(throws: NIfTIError.self) { try NIfTIFile.checkWritten(path, header: header, total: bytes.count + 1, compressed: compressed) }
+            let raw = try Data(contentsOf: URL(fileURLWithPath: path))
+            let cut = dir + "/cut-" + name
+            try raw.prefix(raw.count - 9).write(to: URL(fileURLWithPath: cut))
+            #expect(throws: NIfTIError.self) { try NIfTIFile.checkWritten(cut, header: header, total: bytes.count, compressed: compressed) }
+            if compressed {
+                var altered = raw
+                altered[altered.count - 2] ^= 0x01
+                let bad = dir + "/isize-" + name
+                try altered.write(to: URL(fileURLWithPath: bad))
+                #expect(throws: NIfTIError.self) { try NIfTIFile.checkWritten(bad, header: header, total: bytes.count, compressed: true) }
+            }
+        }
+    }
+
     @Test func unwritableOutputFolder() throws {
         let dir = makeTempDir("folder")
         defer { try? FileManager.default.removeItem(atPath: dir) }
