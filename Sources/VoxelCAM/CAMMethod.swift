@@ -74,11 +74,25 @@ public struct Explanation: Sendable {
 /// Min-max normalisation of a map to [0, 1] (min to 0, max to 1, never inverted); a constant map
 /// becomes all zeros, and NaN never appears.
 public func normalizeMap(_ x: [Float]) -> [Float] {
-    guard let lo = x.min(), let hi = x.max(), hi > lo, lo.isFinite, hi.isFinite else {
-        return [Float](repeating: 0, count: x.count)
+    // One pass for both ends, compared as `min()` and `max()` compare (a NaN first stays), then the
+    // scaling through raw pointers: two generic passes and a closure took 0.2 s a map of a
+    // 512x512x240 CT, a tenth of explaining it.
+    guard let first = x.first else { return [] }
+    var lo = first, hi = first
+    x.withUnsafeBufferPointer { p in
+        for v in p.dropFirst() {
+            if v < lo { lo = v }
+            if hi < v { hi = v }
+        }
     }
+    guard hi > lo, lo.isFinite, hi.isFinite else { return [Float](repeating: 0, count: x.count) }
     let k = 1 / (hi - lo)
-    return x.map { ($0 - lo) * k }
+    return [Float](unsafeUninitializedCapacity: x.count) { out, done in
+        x.withUnsafeBufferPointer { p in
+            for i in 0..<p.count { out[i] = (p[i] - lo) * k }
+        }
+        done = x.count
+    }
 }
 
 /// A layer map `[d, h, w]` upsampled trilinearly (half-pixel centres, as PyTorch's

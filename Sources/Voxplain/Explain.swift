@@ -234,17 +234,45 @@ public enum ExplainPipeline {
 
     /// A combined map with the voxels no patch covered (-inf) set to the lowest covered value.
     static func fillUncovered(_ m: [Float]) -> [Float] {
-        let floor = m.lazy.filter(\.isFinite).min() ?? 0
-        return m.map { $0.isFinite ? $0 : floor }
+        // The smallest finite value in one pass over raw memory (a lazy filter and `min()` took 0.1 s
+        // for a 63 M-voxel map).
+        var floor: Float = 0, found = false
+        m.withUnsafeBufferPointer { p in
+            for v in p where v.isFinite && (!found || v < floor) {
+                floor = v
+                found = true
+            }
+        }
+        return [Float](unsafeUninitializedCapacity: m.count) { out, done in
+            m.withUnsafeBufferPointer { p in
+                for i in 0..<p.count { out[i] = p[i].isFinite ? p[i] : floor }
+            }
+            done = m.count
+        }
     }
 
     static func stats(raw: [Float], normalized: [Float], scan: Volume) -> ExplainReport.MapStats {
-        let peak = normalized.indices.max { normalized[$0] < normalized[$1] } ?? 0
+        // One pass over each map through raw memory, each value compared as `max(by:)`, `min()` and
+        // `max()` compare (the first of equal peaks; the sum in order, in Double).
+        var peak = 0, hot = 0
+        normalized.withUnsafeBufferPointer { p in
+            for n in 0..<p.count {
+                if p[peak] < p[n] { peak = n }
+                if p[n] >= 0.5 { hot += 1 }
+            }
+        }
+        var lo = raw.first ?? 0, hi = raw.first ?? 0, sum = 0.0
+        raw.withUnsafeBufferPointer { p in
+            for (n, v) in p.enumerated() {
+                if n > 0 && v < lo { lo = v }
+                if n > 0 && hi < v { hi = v }
+                sum += Double(v)
+            }
+        }
         let i = peak % scan.dims.i, j = (peak / scan.dims.i) % scan.dims.j, k = peak / (scan.dims.i * scan.dims.j)
         let world = scan.affine.apply(SIMD3(Double(i), Double(j), Double(k)))
-        let mean = raw.reduce(0.0) { $0 + Double($1) } / Double(max(raw.count, 1))
-        let hot = normalized.reduce(0) { $0 + ($1 >= 0.5 ? 1 : 0) }
-        return .init(min: raw.min() ?? 0, max: raw.max() ?? 0, mean: Float(mean), peakVoxel: [i, j, k],
+        let mean = sum / Double(max(raw.count, 1))
+        return .init(min: lo, max: hi, mean: Float(mean), peakVoxel: [i, j, k],
                      peakWorldMM: [world.x, world.y, world.z], fractionAboveHalf: Double(hot) / Double(max(raw.count, 1)))
     }
 }
