@@ -197,9 +197,18 @@ public struct Volume: Equatable, Sendable {
         self.description = description
         self.intentCode = intentCode
         self.intentName = intentName
-        let finite = voxels.lazy.filter(\.isFinite)
-        calMin = finite.min().map(Double.init) ?? 0
-        calMax = finite.max().map(Double.init) ?? 0
+        // The finite voxels' range in one pass over raw memory (a lazy filter, then `min()` and
+        // `max()`, took 0.2 s for a 63 M-voxel map), compared as they compare.
+        var lo: Float = 0, hi: Float = 0, found = false
+        voxels.withUnsafeBufferPointer { p in
+            for v in p where v.isFinite {
+                if !found { lo = v; hi = v; found = true; continue }
+                if v < lo { lo = v }
+                if hi < v { hi = v }
+            }
+        }
+        calMin = Double(lo)
+        calMax = Double(hi)
     }
 
     /// The voxel-to-world affine by nibabel's precedence: the sform when `sformCode > 0`, else the

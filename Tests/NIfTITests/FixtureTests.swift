@@ -117,6 +117,17 @@ struct FixtureTests {
         #expect(back.voxels == map.voxels)
     }
 
+    /// cal_min and cal_max are the range of the finite voxels (NaN and infinities skipped), 0 and 0
+    /// when there is none.
+    @Test func mapRangeSkipsNonFiniteVoxels() throws {
+        let grid = try Volume(dims: VoxelDims(2, 2, 2), voxels: [Float](repeating: 0, count: 8), spacing: SIMD3(1, 1, 1))
+        for (voxels, lo, hi) in [([.nan, 3, -.infinity, 1, 5, .infinity, 2, -1], -1.0, 5.0),
+                                 ([Float](repeating: .nan, count: 8), 0, 0), ([7, 7, 7, 7, 7, 7, 7, .nan], 7, 7)] as [([Float], Double, Double)] {
+            let map = try Volume(mapLike: grid, voxels: voxels, description: "m")
+            #expect(map.calMin == lo && map.calMax == hi, "\(voxels)")
+        }
+    }
+
     @Test func longDescriptionIsCutAtACharacterBoundary() throws {
         var v = try Volume(dims: VoxelDims(2, 2, 2), voxels: [Float](repeating: 1, count: 8), spacing: SIMD3(1, 1, 1))
         v.description = String(repeating: "é", count: 60)   // 120 bytes
