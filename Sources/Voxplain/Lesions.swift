@@ -77,18 +77,21 @@ public struct LesionTable: Codable, Equatable, Sendable {
         }
         var acc = [Acc](repeating: Acc(), count: cc.count + 1)
         var truthLabels = Set<Int>()
+        // The arrays taken out once: unwrapping `truth` and reading `map.voxels` per voxel copied the
+        // volumes (with their retains) for every voxel, 0.15 s a map of a 63 M-voxel CT.
+        let truthVoxels = truth?.voxels, mapVoxels = map.voxels, componentOf = cc.labels
         for k in 0..<d.k {
             for j in 0..<d.j {
                 for i in 0..<d.i {
                     let n = i + d.i * (j + d.j * k)
                     var t: Int? = nil
-                    if let truth {
-                        let x = truth.voxels[n]
+                    if let truthVoxels {
+                        let x = truthVoxels[n]
                         if x.isFinite && x != 0 { t = Int(x.rounded()); truthLabels.insert(Int(x.rounded())) }
                     }
-                    let c = Int(cc.labels[n])
+                    let c = Int(componentOf[n])
                     guard c > 0 else { continue }
-                    let v = map.voxels[n]
+                    let v = mapVoxels[n]
                     acc[c].n += 1
                     acc[c].sum += SIMD3(Double(i), Double(j), Double(k))
                     acc[c].lo[0] = min(acc[c].lo[0], i); acc[c].hi[0] = max(acc[c].hi[0], i)
