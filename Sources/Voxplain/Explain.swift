@@ -153,16 +153,16 @@ public enum ExplainPipeline {
             // Voxels outside every patch stay -inf until the end; overlaps take the maximum.
             var combined = [Float](repeating: -.infinity, count: scan.dims.count), levels: [[Float]] = []
             var first: Explanation? = nil, passes = 0
-            for input in inputs {
+            for (n, input) in inputs.enumerated() {
                 let e = try explainer.explain(input.tensor, methods: [method], layers: layers, hrcamLayers: hrcamLayers,
                                               hrcamHead: hrcamHead, classIndex: classIndex, options: request.cam)[0]
                 first = first ?? e
                 passes += e.forwardPasses
-                input.maxIntoScan(&combined, e.map.scalars, mapSize: e.map.shape)
+                input.maxIntoScan(&combined, e.map.scalars, mapSize: e.map.shape, replacing: n == 0)
                 if method == .hrcam {
                     for (i, level) in e.layerMaps.enumerated() {
                         if i == levels.count { levels.append([Float](repeating: -.infinity, count: scan.dims.count)) }
-                        input.maxIntoScan(&levels[i], level.map.scalars, mapSize: level.map.shape)
+                        input.maxIntoScan(&levels[i], level.map.scalars, mapSize: level.map.shape, replacing: n == 0)
                     }
                 }
             }

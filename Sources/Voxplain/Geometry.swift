@@ -222,12 +222,13 @@ extension ModelInput {
     }
 
     /// `toScan` combined into `scanMap` by the maximum: each scan voxel in the model's field of view
-    /// takes the larger of its value and the map's; the others keep theirs. The same as
-    /// `zip(scanMap, toScan(map, mapSize: mapSize, outside: -.infinity)).map(max)`, without a whole
-    /// scan's array per patch, and touching only the patch's voxels.
-    public func maxIntoScan(_ scanMap: inout [Float], _ map: [Float], mapSize: [Int]) {
+    /// takes the larger of its value and the map's (`Swift.max`), or the map's when `replacing` (the
+    /// first patch, so a NaN in it stays NaN, as `toScan` gives); the others keep theirs. The same
+    /// as `zip(scanMap, toScan(map, mapSize: mapSize, outside: -.infinity)).map(max)`, without a
+    /// whole scan's array per patch, and touching only the patch's voxels.
+    public func maxIntoScan(_ scanMap: inout [Float], _ map: [Float], mapSize: [Int], replacing: Bool = false) {
         precondition(scanMap.count == scanDims.count, "maxIntoScan: a map of \(scanMap.count) voxels on a \(scanDims) grid")
-        sampleOntoScan(map, mapSize: mapSize, into: &scanMap, keepingLarger: true)
+        sampleOntoScan(map, mapSize: mapSize, into: &scanMap, keepingLarger: !replacing)
     }
 
     /// The scan voxels that may lie in the model input's extent, as ranges of i, j and k: the extent's

@@ -72,6 +72,15 @@ import _TestSupport
             }
         }
         #expect(zip(combined, expected).allSatisfy { $0 == $1 }, "maxIntoScan differs from the whole-scan maximum")
+        // The first patch stores, as toScan does: a NaN stays NaN, where the maximum would keep -inf.
+        let input = try Preprocessing(spacing: SIMD3(1, 1, 1), size: [12, 10, 8], center: SIMD3(25, 22, 15)).apply(to: p.ct, scanName: "ct")
+        let nan = [Float](repeating: .nan, count: 12 * 10 * 8)
+        var stored = [Float](repeating: -.infinity, count: p.ct.dims.count), kept = stored
+        input.maxIntoScan(&stored, nan, mapSize: [12, 10, 8], replacing: true)
+        input.maxIntoScan(&kept, nan, mapSize: [12, 10, 8])
+        let onScan = input.toScan(nan, mapSize: [12, 10, 8], outside: -.infinity)
+        #expect(zip(stored, onScan).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) })
+        #expect(stored.contains(where: \.isNaN) && !kept.contains(where: \.isNaN))
         #expect(combined.contains(where: \.isFinite) && combined.contains(-.infinity))
     }
 
