@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import NIfTI
 import _TestSupport
 
 /// `layers`, `predict` and `explain` end to end on a committed fixture model and a phantom, and
@@ -68,6 +69,38 @@ import _TestSupport
         }
         #expect(maps["1"] == maps["2"], "1 and 2 threads")
         #expect(maps["2"] == maps["3"], "2 and 3 threads")
+    }
+
+    /// Candidates: one patch per point, their maps combined on the scan's grid by the maximum. The
+    /// combined raw map peaks at the larger of the single patches' peaks, the report lists both
+    /// patches, and the files are the same bytes with 1 and 2 threads and with the points reversed.
+    @Test func explainCombinesCandidatePatches() throws {
+        let dir = try CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ct = try Self.phantom(dir)
+        let sample = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Volumes/sample-model.onnx").path
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/ct.json"))) as! [String: Any]
+        let points = (info["nodules"] as! [[String: Any]]).prefix(2).map { ($0["center_voxel"] as! [Double]).map { String(format: "%.2f", $0) }.joined(separator: ",") }
+        #expect(points.count == 2)
+        func explain(_ rows: [String], _ out: String, threads: String = "2") throws -> (max: Float, files: [Data], patches: Int) {
+            try (["i,j,k"] + rows).joined(separator: "\n").write(toFile: dir + "/\(out).csv", atomically: true, encoding: .utf8)
+            let r = try CLITests.run(["explain", sample, ct, "--candidates", dir + "/\(out).csv", "--method", "gradcam,hrcam", "--raw",
+                                      "--no-montage", "--out", dir + "/" + out], environment: ["VOXPLAIN_THREADS": threads])
+            #expect(r.status == 0, "\(r.stderr)")
+            let raw = try NIfTIFile.read(dir + "/\(out)/gradcam-raw.nii.gz")
+            let files = try ["gradcam.nii.gz", "gradcam-raw.nii.gz", "hrcam.nii.gz", "hrcam-level1.nii.gz"].map {
+                try Data(contentsOf: URL(fileURLWithPath: dir + "/\(out)/" + $0))
+            }
+            let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/\(out)/report.json"))) as! [String: Any]
+            return (raw.voxels.max()!, files, (report["patches"] as? [Any])?.count ?? 0)
+        }
+        let both = try explain(points, "both"), first = try explain([points[0]], "first"), second = try explain([points[1]], "second")
+        #expect(both.patches == 2 && first.patches == 1)
+        #expect(both.max == Swift.max(first.max, second.max))
+        #expect(try explain(points, "serial", threads: "1").files == both.files)
+        // The maximum does not depend on the order of the points.
+        #expect(try explain(points.reversed(), "reversed").files == both.files)
     }
 
     @Test func badInputs() throws {
