@@ -9,6 +9,9 @@ import _TestSupport
     let cli = CLITests()
     static let resnet = fixturesDirectory.appendingPathComponent("models/resnet.onnx").path
     static let lstm = fixturesDirectory.appendingPathComponent("onnx/unsupported_lstm.onnx").path
+    /// The bundled sample model (`Volumes/`), which takes 32 mm patches at 1 mm.
+    static let sample = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Volumes/sample-model.onnx").path
     // The fixture ResNet takes 12^3; these options bring the phantom there.
     static let prep = ["--size", "12,12,12", "--spacing", "8,8,8", "--clip=-1000,400", "--scale", "0,1"]
 
@@ -56,13 +59,11 @@ import _TestSupport
         let dir = try CLITests.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let ct = try Self.phantom(dir)
-        let sample = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Volumes/sample-model.onnx").path
         let methods = ["gradcam", "gradcampp", "scorecam", "hrcam", "layercam"]
         var maps: [String: [Data]] = [:]
         for threads in ["1", "2", "3"] {
             let out = dir + "/threads" + threads
-            let r = try CLITests.run(["explain", sample, ct, "--method", methods.joined(separator: ","), "--raw",
+            let r = try CLITests.run(["explain", Self.sample, ct, "--method", methods.joined(separator: ","), "--raw",
                                       "--no-montage", "--out", out], environment: ["VOXPLAIN_THREADS": threads])
             #expect(r.status == 0, "\(r.stderr)")
             maps[threads] = try methods.map { try Data(contentsOf: URL(fileURLWithPath: out + "/\($0)-raw.nii.gz")) }
@@ -78,14 +79,12 @@ import _TestSupport
         let dir = try CLITests.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let ct = try Self.phantom(dir)
-        let sample = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Volumes/sample-model.onnx").path
         let info = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/ct.json"))) as! [String: Any]
         let points = (info["nodules"] as! [[String: Any]]).prefix(2).map { ($0["center_voxel"] as! [Double]).map { String(format: "%.2f", $0) }.joined(separator: ",") }
         #expect(points.count == 2)
         func explain(_ rows: [String], _ out: String, threads: String = "2") throws -> (max: Float, files: [Data], patches: Int) {
             try (["i,j,k"] + rows).joined(separator: "\n").write(toFile: dir + "/\(out).csv", atomically: true, encoding: .utf8)
-            let r = try CLITests.run(["explain", sample, ct, "--candidates", dir + "/\(out).csv", "--method", "gradcam,hrcam", "--raw",
+            let r = try CLITests.run(["explain", Self.sample, ct, "--candidates", dir + "/\(out).csv", "--method", "gradcam,hrcam", "--raw",
                                       "--no-montage", "--out", dir + "/" + out], environment: ["VOXPLAIN_THREADS": threads])
             #expect(r.status == 0, "\(r.stderr)")
             let raw = try NIfTIFile.read(dir + "/\(out)/gradcam-raw.nii.gz")
