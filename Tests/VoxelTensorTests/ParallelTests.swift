@@ -95,4 +95,14 @@ struct ParallelTests {
             #expect(setting.problem?.contains("VOXPLAIN_THREADS") == true && setting.problem?.contains("'\(raw)'") == true)
         }
     }
+
+    /// `evenParts`: every item in a part, no part empty, no more parts than wanted.
+    @Test func evenPartsCoverEveryItemWithoutEmptyParts() {
+        for count in 1...40 {
+            for wanted in 0...45 {
+                let (size, parts) = evenParts(count, wanted: wanted)
+                #expect(size * parts >= count && size * (parts - 1) < count && parts <= max(1, wanted), "\(count) in \(wanted)")
+            }
+        }
+    }
 }

@@ -32,8 +32,7 @@ extension PackedConv3D {
         let panel = 48 * max(1, min(4, (256 << 10) / (4 * 48 * K)))
         let panels = (positions + panel - 1) / panel
         let blocks = weights.blocks
-        let blockGroups = min(blocks, max(1, (4 * Parallel.threadCount + panels - 1) / panels))
-        let perGroup = (blocks + blockGroups - 1) / blockGroups
+        let (perGroup, blockGroups) = evenParts(blocks, wanted: min(blocks, (4 * Parallel.threadCount + panels - 1) / panels))
         let biasPadded = weights.paddedBias(bias)
         let (act, a, b) = activation.kernelCode
         let tapTable = taps.flatMap { [$0.d, $0.h, $0.w] }
@@ -48,7 +47,6 @@ extension PackedConv3D {
                 Parallel.forEach(panels * blockGroups) { task in
                     let pi = task / blockGroups, bg = task % blockGroups
                     let b0 = bg * perGroup, b1 = min(blocks, b0 + perGroup)
-                    if b0 >= b1 { return }
                     let pack = pool.take()
                     defer { pool.give(pack) }
                     patch512Run(Patch512Task(

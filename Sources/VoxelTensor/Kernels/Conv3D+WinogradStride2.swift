@@ -100,12 +100,7 @@ func stride2ChunkTiles(wanted: Int, total: Int, tilesPerRow: Int, rowsOfTiles: I
 func forEachTileGroup(_ list: [Int], blockCount nb: Int, pool: ScratchPool,
                       _ body: @escaping @Sendable (UnsafePointer<Int>, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
     let groups = list.count / 18
-    let wanted = max(1, min(nb, (4 * Parallel.threadCount + groups - 1) / groups))
-    // As many parts as parts of `perPart` blocks fill: 5 blocks, 4 parts wanted, are 2 + 2 + 1. A
-    // fourth part would begin past the last block; until stop 20 it was run, and its range trapped
-    // (1 thread and 5 blocks, or 2 threads and 10 blocks, with one group of tile vectors).
-    let perPart = (nb + wanted - 1) / wanted
-    let parts = (nb + perPart - 1) / perPart
+    let (perPart, parts) = evenParts(nb, wanted: min(nb, (4 * Parallel.threadCount + groups - 1) / groups))
     list.withUnsafeBufferPointer { lBuf in
         let lp = SharedConstPointer(lBuf.baseAddress!)
         Parallel.forEach(groups * parts) { task in

@@ -84,3 +84,12 @@ func offsets(extents: [Int], strides: [Int]) -> [Int] {
     }
     return result
 }
+
+/// `count` items split into about `wanted` parts of equal size, the last maybe shorter: the part size
+/// and how many parts that size fills, so no part is empty (5 blocks, 4 parts wanted: 2 + 2 + 1).
+/// Tasks over output-channel blocks split them this way (the patch kernel, the stride-2 Winograd
+/// kernel, whose parts past the last block trapped until stop 20).
+func evenParts(_ count: Int, wanted: Int) -> (size: Int, parts: Int) {
+    let size = max(1, (count + max(1, wanted) - 1) / max(1, wanted))
+    return (size, (count + size - 1) / size)
+}
