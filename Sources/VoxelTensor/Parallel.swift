@@ -217,7 +217,10 @@ public enum System {
     /// under an affinity mask such as `taskset`, SLURM's or `docker --cpuset-cpus`, or a cgroup quota
     /// such as `docker --cpus`). Counting every online CPU instead put two threads on one allowed CPU,
     /// one of them spinning (`SpinPool`) while the other had work. Results do not depend on it.
-    public static let activeProcessorCount: Int = threadSetting(ProcessInfo.processInfo.environment["VOXPLAIN_THREADS"]).count
+    public static var activeProcessorCount: Int { environmentThreadSetting.count }
+
+    /// `threadSetting` of this process's `VOXPLAIN_THREADS`, read once (with the CPU affinity and cgroup files).
+    static let environmentThreadSetting = threadSetting(ProcessInfo.processInfo.environment["VOXPLAIN_THREADS"])
 
     /// The most threads `VOXPLAIN_THREADS` may ask for.
     public static let maximumThreads = 1024
@@ -236,7 +239,5 @@ public enum System {
     }
 
     /// The problem with this process's `VOXPLAIN_THREADS`, or nil when it is unset or valid.
-    public static var threadSettingProblem: String? {
-        threadSetting(ProcessInfo.processInfo.environment["VOXPLAIN_THREADS"]).problem
-    }
+    public static var threadSettingProblem: String? { environmentThreadSetting.problem }
 }
