@@ -234,15 +234,7 @@ public enum ExplainPipeline {
 
     /// A combined map with the voxels no patch covered (-inf) set to the lowest covered value.
     static func fillUncovered(_ m: [Float]) -> [Float] {
-        // The smallest finite value in one pass over raw memory (a lazy filter and `min()` took 0.1 s
-        // for a 63 M-voxel map).
-        var floor: Float = 0, found = false
-        m.withUnsafeBufferPointer { p in
-            for v in p where v.isFinite && (!found || v < floor) {
-                floor = v
-                found = true
-            }
-        }
+        let floor = finiteRange(m)?.low ?? 0
         return [Float](unsafeUninitializedCapacity: m.count) { out, done in
             m.withUnsafeBufferPointer { p in
                 for i in 0..<p.count { out[i] = p[i].isFinite ? p[i] : floor }

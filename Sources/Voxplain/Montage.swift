@@ -64,7 +64,10 @@ public enum Montage {
     /// The heat scale of some maps: their smallest and largest finite values, or 0...1 when constant.
     public static func scale(of maps: [Volume]) -> (low: Float, high: Float) {
         var lo = Float.infinity, hi = -Float.infinity
-        for m in maps { for v in m.voxels where v.isFinite { lo = min(lo, v); hi = max(hi, v) } }
+        for m in maps {
+            guard let r = finiteRange(m.voxels) else { continue }
+            lo = min(lo, r.low); hi = max(hi, r.high)
+        }
         return lo < hi ? (lo, hi) : (0, 1)
     }
 
