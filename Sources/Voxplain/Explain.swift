@@ -142,10 +142,13 @@ public enum ExplainPipeline {
 
         var results: [ExplainReport.MethodResult] = []
         let protected = [scanPath, model.path] + (model.cardPath.map { [$0] } ?? []) + (request.truthPath.map { [$0] } ?? [])
-        func write(_ voxels: [Float], _ name: String, _ description: String) throws -> String {
+        func write(_ volume: Volume, _ name: String) throws -> String {
             let path = outDir.appendingPathComponent(name).path
-            try NIfTIFile.write(try Volume(mapLike: scan, voxels: voxels, description: description), to: path, protecting: protected)
+            try NIfTIFile.write(volume, to: path, protecting: protected)
             return path
+        }
+        func write(_ voxels: [Float], _ name: String, _ description: String) throws -> String {
+            try write(try Volume(mapLike: scan, voxels: voxels, description: description), name)
         }
         var mapVolumes: [(name: String, volume: Volume)] = []
         for method in request.methods {
@@ -172,14 +175,15 @@ public enum ExplainPipeline {
             let e = first!
             let layerText = e.layerMaps.map(\.name).joined(separator: ", ")
             let description = "voxplain \(method.rawValue) \(layerText.isEmpty ? "input" : layerText) class \(classIndex)"
-            let mapPath = try write(normalized, "\(method.rawValue).nii.gz", description)
+            // The map's volume made once, for its file, the montage, the lesion table and the comparison.
+            let mapVolume = try Volume(mapLike: scan, voxels: normalized, description: description)
+            let mapPath = try write(mapVolume, "\(method.rawValue).nii.gz")
             let rawPath = request.raw ? try write(onScan, "\(method.rawValue)-raw.nii.gz", description + " raw") : nil
             var levelPaths: [String] = []
             for (i, level) in levels.enumerated() {
                 levelPaths.append(try write(normalizeMap(fillUncovered(level)), "hrcam-level\(i + 1).nii.gz",
                                             "voxplain hrcam level \(i + 1) \(e.layerMaps[i].name)"))
             }
-            let mapVolume = try Volume(mapLike: scan, voxels: normalized, description: description)
             mapVolumes.append((method.rawValue, mapVolume))
             var montagePath: String?
             if let options = request.montage {
