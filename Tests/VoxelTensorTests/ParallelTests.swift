@@ -105,4 +105,24 @@ struct ParallelTests {
             }
         }
     }
+
+    /// `balancedTasks`: every task once, each worker's list in order, equal tasks round-robin, and
+    /// unequal ones spread so no worker holds more than one task's work above another (1->16's input
+    /// gradient: row blocks of 36 and 28 rows, which `k % workers` gave one worker each).
+    @Test func balancedTasksSpreadTheWork() {
+        #expect(balancedTasks(6, workers: 2) { _ in 5 } == [[0, 2, 4], [1, 3, 5]])
+        #expect(balancedTasks(2, workers: 4) { _ in 1 } == [[0], [1], [], []])
+        let rows = balancedTasks(16, workers: 2) { $0 % 2 == 0 ? 36 : 28 }
+        #expect(rows.map { $0.reduce(0) { $0 + ($1 % 2 == 0 ? 36 : 28) } } == [256, 256])
+        for count in 0...30 {
+            for workers in 1...5 {
+                let work = { (t: Int) in 1 + (t * 7) % 5 }
+                let owned = balancedTasks(count, workers: workers, work: work)
+                #expect(owned.count == workers && owned.flatMap { $0 }.sorted() == Array(0..<count))
+                #expect(owned.allSatisfy { $0 == $0.sorted() })
+                let loads = owned.map { $0.reduce(0) { $0 + work($1) } }
+                #expect(loads.max()! - loads.min()! <= 5, "\(count) tasks on \(workers): \(loads)")
+            }
+        }
+    }
 }

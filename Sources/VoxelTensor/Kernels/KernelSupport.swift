@@ -93,3 +93,15 @@ func evenParts(_ count: Int, wanted: Int) -> (size: Int, parts: Int) {
     let size = max(1, (count + max(1, wanted) - 1) / max(1, wanted))
     return (size, (count + size - 1) / size)
 }
+
+/// Tasks `0..<count` split among `workers`, each list in increasing order: task by task, each goes to
+/// the worker with the least `work` so far (the lowest-numbered on ties), so equal tasks go round-robin.
+func balancedTasks(_ count: Int, workers: Int, work: (Int) -> Int) -> [[Int]] {
+    var owned = [[Int]](repeating: [], count: max(1, workers)), load = [Int](repeating: 0, count: max(1, workers))
+    for task in 0..<count {
+        let w = load.indices.min { load[$0] < load[$1] }!
+        owned[w].append(task)
+        load[w] += work(task)
+    }
+    return owned
+}
