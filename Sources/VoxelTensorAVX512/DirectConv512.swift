@@ -739,62 +739,70 @@ public func weightGrad512(_ p: WeightGrad512Tile) {
     let K = p.kernel, dil = p.dilation, s = p.stride
     let kvol = K.d * K.h * K.w
     let (g0, g1, g2, g3, g4, g5, g6, g7) = p.gy
-    for kd in 0..<K.d { for kh in 0..<K.h {
-        var kw0 = 0
-        while kw0 < K.w {
-            let nk = min(3, K.w - kw0)
-            func xoff(_ j: Int) -> Int {
-                let t = min(kw0 + j, K.w - 1) * dil.w
-                return (t % s.w) * p.qw + t / s.w
-            }
-            let x0 = xoff(0), x1 = xoff(1), x2 = xoff(2)
-            var a00 = SIMD16<Float>(repeating: 0), a01 = SIMD16<Float>(repeating: 0), a02 = SIMD16<Float>(repeating: 0)
-            var a10 = SIMD16<Float>(repeating: 0), a11 = SIMD16<Float>(repeating: 0), a12 = SIMD16<Float>(repeating: 0)
-            var a20 = SIMD16<Float>(repeating: 0), a21 = SIMD16<Float>(repeating: 0), a22 = SIMD16<Float>(repeating: 0)
-            var a30 = SIMD16<Float>(repeating: 0), a31 = SIMD16<Float>(repeating: 0), a32 = SIMD16<Float>(repeating: 0)
-            var a40 = SIMD16<Float>(repeating: 0), a41 = SIMD16<Float>(repeating: 0), a42 = SIMD16<Float>(repeating: 0)
-            var a50 = SIMD16<Float>(repeating: 0), a51 = SIMD16<Float>(repeating: 0), a52 = SIMD16<Float>(repeating: 0)
-            var a60 = SIMD16<Float>(repeating: 0), a61 = SIMD16<Float>(repeating: 0), a62 = SIMD16<Float>(repeating: 0)
-            var a70 = SIMD16<Float>(repeating: 0), a71 = SIMD16<Float>(repeating: 0), a72 = SIMD16<Float>(repeating: 0)
-            for od in 0..<p.outD {
-                let xplane = p.x + (od * s.d + kd * dil.d) * p.planeX
-                for oh in 0..<p.outH {
-                    let xr = xplane + (oh * s.h + kh * dil.h) * p.rowX
-                    let go = (od * p.outH + oh) * p.rowG
-                    var ow = 0
-                    while ow < p.rowG {
-                        let u0 = load16(xr + (x0 &+ ow)), u1 = load16(xr + (x1 &+ ow)), u2 = load16(xr + (x2 &+ ow))
-                        let v0 = load16(g0 + (go &+ ow))
-                        a00 = a00.addingProduct(v0, u0); a01 = a01.addingProduct(v0, u1); a02 = a02.addingProduct(v0, u2)
-                        let v1 = load16(g1 + (go &+ ow))
-                        a10 = a10.addingProduct(v1, u0); a11 = a11.addingProduct(v1, u1); a12 = a12.addingProduct(v1, u2)
-                        let v2 = load16(g2 + (go &+ ow))
-                        a20 = a20.addingProduct(v2, u0); a21 = a21.addingProduct(v2, u1); a22 = a22.addingProduct(v2, u2)
-                        let v3 = load16(g3 + (go &+ ow))
-                        a30 = a30.addingProduct(v3, u0); a31 = a31.addingProduct(v3, u1); a32 = a32.addingProduct(v3, u2)
-                        let v4 = load16(g4 + (go &+ ow))
-                        a40 = a40.addingProduct(v4, u0); a41 = a41.addingProduct(v4, u1); a42 = a42.addingProduct(v4, u2)
-                        let v5 = load16(g5 + (go &+ ow))
-                        a50 = a50.addingProduct(v5, u0); a51 = a51.addingProduct(v5, u1); a52 = a52.addingProduct(v5, u2)
-                        let v6 = load16(g6 + (go &+ ow))
-                        a60 = a60.addingProduct(v6, u0); a61 = a61.addingProduct(v6, u1); a62 = a62.addingProduct(v6, u2)
-                        let v7 = load16(g7 + (go &+ ow))
-                        a70 = a70.addingProduct(v7, u0); a71 = a71.addingProduct(v7, u1); a72 = a72.addingProduct(v7, u2)
-                        ow += 16
+    // Output planes in chunks whose 8 gradient channels fit in half of L2, every tap over one chunk
+    // before the next: each tap re-reads the chunk from L2 instead of the whole gradient from L3 or
+    // memory (kD x kH passes over it). Each chunk's sums are added to `out` in chunk order.
+    let chunk = max(1, (512 << 10) / (8 * 4 * p.outH * p.rowG))
+    p.out.initialize(repeating: 0, count: 8 * kvol)
+    for d0 in stride(from: 0, to: p.outD, by: chunk) {
+        let d1 = min(p.outD, d0 + chunk)
+        for kd in 0..<K.d { for kh in 0..<K.h {
+            var kw0 = 0
+            while kw0 < K.w {
+                let nk = min(3, K.w - kw0)
+                func xoff(_ j: Int) -> Int {
+                    let t = min(kw0 + j, K.w - 1) * dil.w
+                    return (t % s.w) * p.qw + t / s.w
+                }
+                let x0 = xoff(0), x1 = xoff(1), x2 = xoff(2)
+                var a00 = SIMD16<Float>(repeating: 0), a01 = SIMD16<Float>(repeating: 0), a02 = SIMD16<Float>(repeating: 0)
+                var a10 = SIMD16<Float>(repeating: 0), a11 = SIMD16<Float>(repeating: 0), a12 = SIMD16<Float>(repeating: 0)
+                var a20 = SIMD16<Float>(repeating: 0), a21 = SIMD16<Float>(repeating: 0), a22 = SIMD16<Float>(repeating: 0)
+                var a30 = SIMD16<Float>(repeating: 0), a31 = SIMD16<Float>(repeating: 0), a32 = SIMD16<Float>(repeating: 0)
+                var a40 = SIMD16<Float>(repeating: 0), a41 = SIMD16<Float>(repeating: 0), a42 = SIMD16<Float>(repeating: 0)
+                var a50 = SIMD16<Float>(repeating: 0), a51 = SIMD16<Float>(repeating: 0), a52 = SIMD16<Float>(repeating: 0)
+                var a60 = SIMD16<Float>(repeating: 0), a61 = SIMD16<Float>(repeating: 0), a62 = SIMD16<Float>(repeating: 0)
+                var a70 = SIMD16<Float>(repeating: 0), a71 = SIMD16<Float>(repeating: 0), a72 = SIMD16<Float>(repeating: 0)
+                for od in d0..<d1 {
+                    let xplane = p.x + (od * s.d + kd * dil.d) * p.planeX
+                    for oh in 0..<p.outH {
+                        let xr = xplane + (oh * s.h + kh * dil.h) * p.rowX
+                        let go = (od * p.outH + oh) * p.rowG
+                        var ow = 0
+                        while ow < p.rowG {
+                            let u0 = load16(xr + (x0 &+ ow)), u1 = load16(xr + (x1 &+ ow)), u2 = load16(xr + (x2 &+ ow))
+                            let v0 = load16(g0 + (go &+ ow))
+                            a00 = a00.addingProduct(v0, u0); a01 = a01.addingProduct(v0, u1); a02 = a02.addingProduct(v0, u2)
+                            let v1 = load16(g1 + (go &+ ow))
+                            a10 = a10.addingProduct(v1, u0); a11 = a11.addingProduct(v1, u1); a12 = a12.addingProduct(v1, u2)
+                            let v2 = load16(g2 + (go &+ ow))
+                            a20 = a20.addingProduct(v2, u0); a21 = a21.addingProduct(v2, u1); a22 = a22.addingProduct(v2, u2)
+                            let v3 = load16(g3 + (go &+ ow))
+                            a30 = a30.addingProduct(v3, u0); a31 = a31.addingProduct(v3, u1); a32 = a32.addingProduct(v3, u2)
+                            let v4 = load16(g4 + (go &+ ow))
+                            a40 = a40.addingProduct(v4, u0); a41 = a41.addingProduct(v4, u1); a42 = a42.addingProduct(v4, u2)
+                            let v5 = load16(g5 + (go &+ ow))
+                            a50 = a50.addingProduct(v5, u0); a51 = a51.addingProduct(v5, u1); a52 = a52.addingProduct(v5, u2)
+                            let v6 = load16(g6 + (go &+ ow))
+                            a60 = a60.addingProduct(v6, u0); a61 = a61.addingProduct(v6, u1); a62 = a62.addingProduct(v6, u2)
+                            let v7 = load16(g7 + (go &+ ow))
+                            a70 = a70.addingProduct(v7, u0); a71 = a71.addingProduct(v7, u1); a72 = a72.addingProduct(v7, u2)
+                            ow += 16
+                        }
                     }
                 }
+                @inline(__always) func put(_ j: Int, _ s0: SIMD16<Float>, _ s1: SIMD16<Float>, _ s2: SIMD16<Float>) {
+                    let base = p.out + j * kvol + (kd * K.h + kh) * K.w + kw0
+                    base[0] += s0.sum()
+                    if nk > 1 { base[1] += s1.sum() }
+                    if nk > 2 { base[2] += s2.sum() }
+                }
+                put(0, a00, a01, a02); put(1, a10, a11, a12); put(2, a20, a21, a22); put(3, a30, a31, a32)
+                put(4, a40, a41, a42); put(5, a50, a51, a52); put(6, a60, a61, a62); put(7, a70, a71, a72)
+                kw0 += nk
             }
-            @inline(__always) func put(_ j: Int, _ s0: SIMD16<Float>, _ s1: SIMD16<Float>, _ s2: SIMD16<Float>) {
-                let base = p.out + j * kvol + (kd * K.h + kh) * K.w + kw0
-                base[0] = s0.sum()
-                if nk > 1 { base[1] = s1.sum() }
-                if nk > 2 { base[2] = s2.sum() }
-            }
-            put(0, a00, a01, a02); put(1, a10, a11, a12); put(2, a20, a21, a22); put(3, a30, a31, a32)
-            put(4, a40, a41, a42); put(5, a50, a51, a52); put(6, a60, a61, a62); put(7, a70, a71, a72)
-            kw0 += nk
-        }
-    }}
+        }}
+    }
 }
 
 /// Peak-FMA probe for AVX-512: 12 independent SIMD16 FMA chains; returns a value to keep them alive.

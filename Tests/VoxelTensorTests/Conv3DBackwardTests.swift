@@ -36,6 +36,22 @@ import _TestSupport
         #expect(biasClose)
     }
 
+    /// Planes large enough that the AVX-512 weight-gradient kernel runs the output planes in several
+    /// chunks (half of L2 for 8 gradient channels: 2 planes of 80x80, 3 of 65x65), adding each chunk's
+    /// sums in turn; a partial second block of output channels; stride 2 with a partial last chunk.
+    @Test(arguments: [([1, 3, 9, 80, 80], 1), ([2, 2, 11, 130, 130], 2)])
+    func backwardWeightOverPlaneChunks(shape: [Int], stride: Int) throws {
+        let x = Tensor.random(shape, seed: 32)
+        let w = Tensor.random([10, shape[1], 3, 3, 3], seed: 33)
+        let gy = Tensor.random(try conv3dReference(x, weight: w, stride: Size3(stride), padding: 1).shape, seed: 34)
+        let fast = try conv3dBackwardWeight(gradOutput: gy, input: x, weightShape: w.shape, stride: Size3(stride), padding: 1)
+        let ref = try conv3dBackwardWeightReference(gradOutput: gy, input: x, weightShape: w.shape, stride: Size3(stride), padding: 1)
+        let terms = gy.count / 10
+        #expect(convClose(fast.weight, ref.weight, terms: terms),
+                "max diff \(maxAbsDifference(fast.weight.scalars, ref.weight.scalars))")
+        #expect(convClose(fast.bias, ref.bias, terms: terms))
+    }
+
     @Test func packedInputGradientReusesWeightsAcrossSizes() throws {
         let w = Tensor.random([12, 5, 3, 3, 3], seed: 60)
         let grad = try PackedConv3DInputGradient(weight: w, stride: [2, 1, 2], padding: 1)
