@@ -78,9 +78,15 @@ extension PackedConv3DInputGradient {
             // neighbouring row blocks, run at once and share their overlapping gy rows in L3, and the
             // work is even when the row blocks are not. (Task k on worker k % workers gave one worker
             // every 36-row block and the other every 28-row one for 1->16's 64 rows.)
-            let owned = balancedTasks(tasks, workers: workers) { task in
+            // Task k: batch item, phase-grid rows j0 ..< j1 and planes m0 ..< m1.
+            @Sendable func bounds(_ task: Int) -> (n: Int, j0: Int, j1: Int, m0: Int, m1: Int) {
                 let rb = task % rowBlocks, range = (task / rowBlocks) % ranges
-                return (min(grid.h, (rb + 1) * blockRows) - rb * blockRows) * (min(grid.d, (range + 1) * planesPer) - range * planesPer)
+                let j0 = rb * blockRows, m0 = range * planesPer
+                return (task / (rowBlocks * ranges), j0, min(grid.h, j0 + blockRows), m0, min(grid.d, m0 + planesPer))
+            }
+            let owned = balancedTasks(tasks, workers: workers) { task in
+                let b = bounds(task)
+                return (b.j1 - b.j0) * (b.m1 - b.m0)
             }
             Parallel.forEach(workers) { worker in
                 let buffer = UnsafeMutablePointer<Float>.allocate(capacity: bufferFloats)
@@ -90,9 +96,7 @@ extension PackedConv3DInputGradient {
                 let rowDst = UnsafeMutablePointer<Int>.allocate(capacity: blockRows)
                 defer { buffer.deallocate(); taps.deallocate(); rowSrc.deallocate(); rowDst.deallocate() }
                 for task in owned[worker] {
-                    let rb = task % rowBlocks, range = (task / rowBlocks) % ranges, n = task / (rowBlocks * ranges)
-                    let j0 = rb * blockRows, j1 = min(grid.h, j0 + blockRows)
-                    let m0 = range * planesPer, m1 = min(grid.d, m0 + planesPer)
+                    let (n, j0, j1, m0, m1) = bounds(task)
                     let gyN = gyP + n * C * O.product
                     @inline(__always) func slot(_ d: Int) -> Int { ((d % reachD) + reachD) % reachD }
                     // gy plane d, rows j0 + lowH ..< j1 + highH, columns lowW ..< lowW + rowLength, zero
