@@ -171,7 +171,8 @@ public enum ExplainPipeline {
             }
             let elapsed = seconds(clock.now - start)
             let onScan = fillUncovered(combined)
-            let normalized = normalizeMap(onScan)
+            let range = mapRange(onScan)
+            let normalized = normalizeMap(onScan, range: range)
             let e = first!
             let layerText = e.layerMaps.map(\.name).joined(separator: ", ")
             let description = "voxplain \(method.rawValue) \(layerText.isEmpty ? "input" : layerText) class \(classIndex)"
@@ -198,7 +199,7 @@ public enum ExplainPipeline {
             results.append(ExplainReport.MethodResult(
                 method: method.rawValue, summary: method.summary, form: e.form, layers: e.layerMaps.map(\.name),
                 forwardPasses: passes, seconds: elapsed, map: mapPath, rawMap: rawPath, levelMaps: levelPaths,
-                montage: montagePath, stats: stats(raw: onScan, normalized: normalized, scan: scan), lesions: lesions))
+                montage: montagePath, stats: stats(raw: onScan, range: range, normalized: normalized, scan: scan), lesions: lesions))
             timings[method.rawValue] = elapsed
         }
         var comparisonPath: String?
@@ -247,9 +248,11 @@ public enum ExplainPipeline {
         }
     }
 
-    static func stats(raw: [Float], normalized: [Float], scan: Volume) -> ExplainReport.MapStats {
-        // One pass over each map through raw memory, each value compared as `max(by:)`, `min()` and
-        // `max()` compare (the first of equal peaks; the sum in order, in Double).
+    /// The report's statistics of a map: `range` is `mapRange(raw)`, found once for these and for
+    /// `normalizeMap`.
+    static func stats(raw: [Float], range: (low: Float, high: Float)?, normalized: [Float], scan: Volume) -> ExplainReport.MapStats {
+        // One pass over each map through raw memory, each value compared as `max(by:)` compares (the
+        // first of equal peaks; the sum in order, in Double).
         var peak = 0, hot = 0
         normalized.withUnsafeBufferPointer { p in
             for n in 0..<p.count {
@@ -257,14 +260,11 @@ public enum ExplainPipeline {
                 if p[n] >= 0.5 { hot += 1 }
             }
         }
-        var lo = raw.first ?? 0, hi = raw.first ?? 0, sum = 0.0
+        var sum = 0.0
         raw.withUnsafeBufferPointer { p in
-            for (n, v) in p.enumerated() {
-                if n > 0 && v < lo { lo = v }
-                if n > 0 && hi < v { hi = v }
-                sum += Double(v)
-            }
+            for v in p { sum += Double(v) }
         }
+        let (lo, hi) = range ?? (0, 0)
         let i = peak % scan.dims.i, j = (peak / scan.dims.i) % scan.dims.j, k = peak / (scan.dims.i * scan.dims.j)
         let world = scan.affine.apply(SIMD3(Double(i), Double(j), Double(k)))
         let mean = sum / Double(max(raw.count, 1))

@@ -1,4 +1,5 @@
 import Testing
+import VoxelCAM
 @testable import Voxplain
 
 /// The one-pass `fillUncovered` and `stats` of explain against their definitions (a lazy filter and
@@ -23,7 +24,7 @@ struct MapPassesTests {
         var rng = SystemRandomNumberGenerator()
         let raw = (0..<480).map { _ in Float(Int.random(in: -20...20, using: &rng)) / 4 }
         for normalized in [raw.map { ($0 + 5) / 10 }, [Float](repeating: 0.5, count: 480), raw.map { $0 > 4 ? 1 : 0 }] {
-            let s = ExplainPipeline.stats(raw: raw, normalized: normalized, scan: scan)
+            let s = ExplainPipeline.stats(raw: raw, range: mapRange(raw), normalized: normalized, scan: scan)
             let peak = normalized.indices.max { normalized[$0] < normalized[$1] } ?? 0
             #expect(s.peakVoxel == [peak % 10, (peak / 10) % 8, peak / 80])
             #expect(s.min == raw.min()! && s.max == raw.max()!)
